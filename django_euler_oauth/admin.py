@@ -1,0 +1,161 @@
+"""Admin screens: OAuth clients (secret write-only) and users' connections."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from .errors import EulerOAuthError
+from .models import Connection, OAuthClient
+from .refresh import refresh_connection
+from .revocation import disconnect
+
+
+class OAuthClientForm(forms.ModelForm):
+    # Write-only: the stored secret is never rendered; leave blank to keep it.
+    new_client_secret = forms.CharField(
+        label=_("Client secret"), required=False, strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("Write-only. Leave blank to keep the stored secret."),
+    )
+
+    class Meta:
+        model = OAuthClient
+        fields = ("name", "slug", "client_id", "scopes", "redirect_uri", "is_active",
+                  "authorize_url", "token_url", "revoke_url", "api_base_url", "use_pkce",
+                  "request_format", "token_transport", "fetch_userinfo")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not self.instance.pk and not cleaned.get("new_client_secret"):
+            self.add_error("new_client_secret", _("A new OAuth client needs its secret."))
+        return cleaned
+
+    def save(self, commit: bool = True) -> OAuthClient:
+        secret = self.cleaned_data.get("new_client_secret")
+        if secret:
+            self.instance.client_secret = secret
+        return super().save(commit=commit)
+
+
+@admin.register(OAuthClient)
+class OAuthClientAdmin(admin.ModelAdmin):
+    form = OAuthClientForm
+    list_display = ("name", "slug", "client_id", "is_active", "use_pkce", "request_format",
+                    "token_transport")
+    list_filter = ("is_active", "use_pkce", "request_format", "token_transport")
+    search_fields = ("name", "slug", "client_id")
+    prepopulated_fields = {"slug": ("name",)}
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "client_id", "new_client_secret", "scopes",
+                           "redirect_uri", "is_active")}),
+        (_("Endpoints"), {"fields": ("authorize_url", "token_url", "revoke_url",
+                                     "api_base_url")}),
+        (_("Protocol"), {"fields": ("use_pkce", "request_format", "token_transport",
+                                    "fetch_userinfo")}),
+    )
+
+
+def _left(value: datetime.timedelta | None) -> str:
+    if value is None:
+        return "—"
+    seconds = int(value.total_seconds())
+    if seconds <= 0:
+        return str(_("expired"))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m"
+
+
+class NeedsAttentionFilter(admin.SimpleListFilter):
+    title = _("needs attention")
+    parameter_name = "attention"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("reauth", _("Re-authorization required")),
+                ("failing", _("Last refresh failed"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "reauth":
+            return queryset.filter(status=Connection.Status.REAUTHORIZATION_REQUIRED)
+        if self.value() == "failing":
+            return queryset.filter(status=Connection.Status.ACTIVE).exclude(last_error="")
+        return queryset
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    list_display = ("user", "client", "account", "status", "scope", "access_left",
+                    "refresh_left", "last_error")
+    list_filter = ("status", NeedsAttentionFilter, "client")
+    search_fields = ("user__username", "user__email", "external_username")
+    list_select_related = ("user", "client")
+    # Tokens are never shown, in forms or lists.
+    exclude = ("access_token", "refresh_token")
+    readonly_fields = ("user", "client", "account", "scope", "status", "status_reason",
+                       "last_error", "expires_at", "access_left", "refresh_expires_at",
+                       "refresh_left", "connected_at", "refreshed_at", "external_id",
+                       "external_username")
+    actions = ("refresh_now", "revoke")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # connections come from the OAuth flow only
+
+    @admin.display(description=_("TikTok account"))
+    def account(self, obj: Connection) -> str:
+        return f"@{obj.external_username}" if obj.external_username else "—"
+
+    @admin.display(description=_("access token left"), ordering="expires_at")
+    def access_left(self, obj: Connection) -> str:
+        return _left(obj.access_time_left)
+
+    @admin.display(description=_("refresh token left"), ordering="refresh_expires_at")
+    def refresh_left(self, obj: Connection) -> str:
+        return _left(obj.refresh_time_left)
+
+    @admin.action(description=_("Refresh tokens now"), permissions=["change"])
+    def refresh_now(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        done = failed = 0
+        for connection in queryset.select_related("client"):
+            try:
+                refresh_connection(connection, force=True)
+                done += 1
+            except EulerOAuthError as err:
+                failed += 1
+                self.message_user(request, f"{connection!s}: {err.friendly_message} "
+                                  f"({err.code or type(err).__name__})", messages.WARNING)
+        if done:
+            self.message_user(request, ngettext("Refreshed %d connection.",
+                                                "Refreshed %d connections.", done) % done,
+                              messages.SUCCESS)
+
+    @admin.action(description=_("Revoke and disconnect"), permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        remote_ok = local_only = 0
+        for connection in queryset.exclude(status=Connection.Status.REVOKED):
+            if disconnect(connection, request=request):
+                remote_ok += 1
+            else:
+                local_only += 1
+        if remote_ok:
+            self.message_user(request, ngettext("Revoked %d connection.",
+                                                "Revoked %d connections.", remote_ok)
+                              % remote_ok, messages.SUCCESS)
+        if local_only:
+            self.message_user(request, ngettext(
+                "%d connection was disconnected here, but the provider could not confirm "
+                "the revocation.", "%d connections were disconnected here, but the provider "
+                "could not confirm the revocation.", local_only) % local_only,
+                messages.WARNING)

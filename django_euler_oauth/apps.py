@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class EulerOAuthConfig(AppConfig):
+    name = "django_euler_oauth"
+    label = "django_euler_oauth"
+    verbose_name = _("Euler Stream OAuth")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import pre_delete
+
+        from . import checks  # noqa: F401  (registers the system checks)
+        from .models import Connection
+        from .revocation import revoke_on_delete
+
+        pre_delete.connect(revoke_on_delete, sender=Connection,
+                           dispatch_uid="django_euler_oauth.revoke_on_delete")

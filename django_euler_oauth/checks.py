@@ -1,0 +1,106 @@
+"""System checks (``manage.py check``): ids ``django_euler_oauth.E00x`` / ``W00x``."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.apps import apps
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.db import DatabaseError
+
+from .conf import app_settings
+from .errors import ConfigurationError
+
+MIDDLEWARE_PATH = "django_euler_oauth.middleware.EulerTokenMiddleware"
+AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+@register(Tags.security)
+def check_encryption_keys(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    from . import crypto
+
+    keys = app_settings.ENCRYPTION_KEYS
+    if not keys:
+        return [Error(
+            "EULER_OAUTH_ENCRYPTION_KEYS is not set.",
+            hint="Set it (settings or environment) to a list of Fernet keys, newest first; "
+                 "make one with: python -c \"from cryptography.fernet import Fernet; "
+                 "print(Fernet.generate_key().decode())\"",
+            id="django_euler_oauth.E001",
+        )]
+    try:
+        crypto._build(tuple(keys))
+    except ConfigurationError as err:
+        return [Error(str(err), hint="Each key must be 32 url-safe base64-encoded bytes.",
+                      id="django_euler_oauth.E002")]
+    if len(set(keys)) != len(keys):
+        return [Warning("EULER_OAUTH_ENCRYPTION_KEYS lists a key twice.",
+                        hint="Remove the duplicate.", id="django_euler_oauth.W001")]
+    return []
+
+
+@register()
+def check_apps_and_middleware(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    problems: list[Any] = []
+    for app in ("django.contrib.auth", "django.contrib.sessions", "django.contrib.contenttypes"):
+        if not apps.is_installed(app):
+            problems.append(Error(
+                f"django_euler_oauth needs {app!r} in INSTALLED_APPS.",
+                hint="Users own connections and authorization state lives in the session.",
+                id="django_euler_oauth.E003",
+            ))
+    middleware = list(getattr(settings, "MIDDLEWARE", []) or [])
+    if MIDDLEWARE_PATH in middleware:
+        if AUTH_MIDDLEWARE not in middleware:
+            problems.append(Error(
+                f"{MIDDLEWARE_PATH} needs {AUTH_MIDDLEWARE} in MIDDLEWARE.",
+                hint="It reads request.user.", id="django_euler_oauth.E004"))
+        elif middleware.index(MIDDLEWARE_PATH) < middleware.index(AUTH_MIDDLEWARE):
+            problems.append(Error(
+                f"{MIDDLEWARE_PATH} comes before {AUTH_MIDDLEWARE}.",
+                hint="Move it after AuthenticationMiddleware: it reads request.user.",
+                id="django_euler_oauth.E005"))
+    if "django.contrib.sessions.middleware.SessionMiddleware" not in middleware:
+        problems.append(Error(
+            "SessionMiddleware is not in MIDDLEWARE: authorization state cannot be kept.",
+            hint="Add django.contrib.sessions.middleware.SessionMiddleware.",
+            id="django_euler_oauth.E006"))
+    if str(getattr(settings, "SESSION_COOKIE_SAMESITE", "Lax")).lower() == "strict":
+        problems.append(Warning(
+            "SESSION_COOKIE_SAMESITE is 'Strict': browsers do not send the session cookie on "
+            "the redirect back from Euler Stream, so every callback fails its state check.",
+            hint="Use 'Lax' (Django's default).", id="django_euler_oauth.W002"))
+    return problems
+
+
+def _insecure(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme != "https" and (parts.hostname or "") not in LOCAL_HOSTS
+
+
+@register(Tags.security, Tags.database)
+def check_client_urls(app_configs: Any = None, databases: Any = None, **kwargs: Any
+                      ) -> list[Any]:
+    """Non-HTTPS redirect URIs or endpoints outside localhost, when DEBUG is off."""
+    if settings.DEBUG or not databases:
+        return []
+    from .models import OAuthClient
+
+    problems: list[Any] = []
+    try:
+        clients = list(OAuthClient.objects.filter(is_active=True))
+    except DatabaseError:  # not migrated yet
+        return []
+    for client in clients:
+        for field in ("redirect_uri", "authorize_url", "token_url", "revoke_url",
+                      "api_base_url"):
+            url = getattr(client, field)
+            if url and _insecure(url):
+                problems.append(Error(
+                    f"OAuth client {client.slug!r} has a non-HTTPS {field}: {url}",
+                    hint="HTTPS is required except for localhost (tokens and the client "
+                         "secret travel over it).", id="django_euler_oauth.E007"))
+    return problems

@@ -1,0 +1,249 @@
+"""All HTTP to the provider goes through :class:`ProviderClient`.
+
+One process-wide ``requests.Session`` (a pooled, cookie-less session, rebuilt
+after a fork), a timeout on every call from ``EULER_OAUTH_HTTP_TIMEOUT``, a
+versioned User-Agent, and transport failures re-raised as our own
+:class:`~django_euler_oauth.errors.TransportError`. Error answers become the
+exception for their OAuth code (flat ``{error, error_description}``, the live
+envelope's ``error`` object, or an envelope ``code >= 400``).
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import logging
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from . import __version__
+from .conf import app_settings
+from .errors import (
+    EulerOAuthError,
+    MalformedResponse,
+    RateLimited,
+    Stage,
+    TransportError,
+    error_for_code,
+    parse_retry_after,
+    redact,
+)
+from .tokens import TokenSet, error_fields, parse_token_payload, unwrap
+
+if TYPE_CHECKING:
+    from .models import OAuthClient
+
+logger = logging.getLogger("django_euler_oauth.client")
+
+USER_AGENT = f"django-euler-oauth/{__version__} python-requests/{requests.__version__}"
+
+_session_lock = threading.Lock()
+_session: requests.Session | None = None
+_session_pid: int | None = None
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """The provider has no business setting cookies on a shared server-side session."""
+
+    def set_ok(self, cookie: Any, request: Any) -> bool:
+        return False
+
+
+def get_session() -> requests.Session:
+    """The process-wide session (a new one in a forked child)."""
+    global _session, _session_pid
+    pid = os.getpid()
+    if _session is None or _session_pid != pid:
+        with _session_lock:
+            if _session is None or _session_pid != pid:
+                session = requests.Session()
+                session.cookies.set_policy(_NoCookies())
+                adapter = HTTPAdapter(pool_connections=8, pool_maxsize=64, max_retries=0)
+                session.mount("https://", adapter)
+                session.mount("http://", adapter)
+                session.headers["User-Agent"] = USER_AGENT
+                session.headers["Accept"] = "application/json"
+                _session, _session_pid = session, pid
+    return _session
+
+
+def _status_code(status: int, stage: str) -> str:
+    """The OAuth code an error status implies when the body names none."""
+    if status == 503:
+        return "temporarily_unavailable"
+    if status >= 500:
+        return "server_error"
+    if status == 401:
+        return "invalid_client" if stage == Stage.TOKEN else "unauthorized"
+    if status == 403 and stage == Stage.API:
+        return "insufficient_scope"
+    if status == 400:
+        return "invalid_request"
+    return ""
+
+
+class ProviderClient:
+    """Talks to Euler Stream (or the sandbox) on behalf of one :class:`OAuthClient`."""
+
+    def __init__(self, oauth_client: OAuthClient, session: requests.Session | None = None):
+        self.oauth_client = oauth_client
+        self.session = session or get_session()
+
+    # -- helpers ---------------------------------------------------------------
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        value = app_settings.HTTP_TIMEOUT
+        return (value, value)
+
+    def _secrets(self, *extra: str | None) -> list[str | None]:
+        return [self.oauth_client.client_secret, *extra]
+
+    def _send(self, method: str, url: str, *, stage: str, secrets: list[str | None],
+              **kwargs: Any) -> requests.Response:
+        try:
+            return self.session.request(method, url, timeout=self.timeout,
+                                        allow_redirects=False, **kwargs)
+        except requests.Timeout as err:
+            raise TransportError(f"{method} {_safe_url(url)} timed out.", stage=stage) from err
+        except requests.RequestException as err:
+            # The exception text can echo the URL or body: name only its type.
+            raise TransportError(
+                f"{method} {_safe_url(url)} failed: {type(err).__name__}.", stage=stage
+            ) from err
+
+    def _read(self, response: requests.Response, *, stage: str,
+              secrets: list[str | None]) -> Any:
+        """The decoded JSON of a successful answer; the right exception otherwise."""
+        retry_after = parse_retry_after(response.headers)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        status = response.status_code
+        failure = error_fields(body)
+        if failure is None and status < 400:
+            if body is None:
+                ctype = response.headers.get("Content-Type", "unknown type")
+                raise MalformedResponse(
+                    f"HTTP {status} answer is {ctype.split(';')[0]}, not JSON.",
+                    status=status, stage=stage, response=response,
+                )
+            return body
+        code, description = failure or ("", "")
+        if not code:
+            code = _status_code(status, stage)
+            description = description or (f"HTTP {status}" if body is None else "")
+        if status == 429 and code in ("", "server_error"):
+            raise RateLimited(redact(description, secrets), status=status, stage=stage,
+                              response=response, retry_after=retry_after)
+        raise error_for_code(code, redact(description, secrets),
+                             status=status if status >= 400 else None, stage=stage,
+                             response=response, retry_after=retry_after)
+
+    def _post_token_endpoint(self, url: str, fields: dict[str, str], *, stage: str,
+                             secrets: list[str | None]) -> Any:
+        fields = {"client_id": self.oauth_client.client_id,
+                  "client_secret": self.oauth_client.client_secret, **fields}
+        if self.oauth_client.request_format == "json":
+            kwargs: dict[str, Any] = {"json": fields}
+        else:
+            kwargs = {"data": fields}
+        response = self._send("POST", url, stage=stage, secrets=secrets, **kwargs)
+        return self._read(response, stage=stage, secrets=secrets)
+
+    # -- the OAuth endpoints ---------------------------------------------------
+
+    def authorization_url(self, *, redirect_uri: str, scope: str, state: str,
+                          code_challenge: str | None = None) -> str:
+        """The provider's authorize URL with exactly the documented parameters."""
+        params = {
+            "client_id": self.oauth_client.client_id,
+            "redirect_uri": redirect_uri,
+            "response_type": "code",
+            "scope": scope,
+            "state": state,
+        }
+        if code_challenge:
+            params["code_challenge"] = code_challenge
+            params["code_challenge_method"] = "S256"
+        parts = urlsplit(self.oauth_client.authorize_url)
+        query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
+        return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+
+    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None = None,
+                      requested_scope: str = "") -> TokenSet:
+        """Trade an authorization code for tokens."""
+        fields = {"grant_type": "authorization_code", "code": code,
+                  "redirect_uri": redirect_uri}
+        if code_verifier:
+            fields["code_verifier"] = code_verifier
+        secrets = self._secrets(code, code_verifier)
+        body = self._post_token_endpoint(self.oauth_client.token_url, fields,
+                                         stage=Stage.TOKEN, secrets=secrets)
+        return parse_token_payload(body, requested_scope=requested_scope)
+
+    def refresh(self, refresh_token: str, *, scope: str = "") -> TokenSet:
+        """New tokens for a refresh token (which the provider then retires)."""
+        body = self._post_token_endpoint(
+            self.oauth_client.token_url,
+            {"grant_type": "refresh_token", "refresh_token": refresh_token},
+            stage=Stage.TOKEN, secrets=self._secrets(refresh_token),
+        )
+        return parse_token_payload(body, requested_scope=scope)
+
+    def revoke(self, token: str, token_type_hint: str | None = None) -> None:
+        """Revoke a token (RFC 7009: success for any token, known or not)."""
+        fields = {"token": token}
+        if token_type_hint:
+            fields["token_type_hint"] = token_type_hint
+        self._post_token_endpoint(self.oauth_client.revoke_url, fields, stage=Stage.TOKEN,
+                                  secrets=self._secrets(token))
+
+    def userinfo(self, access_token: str) -> dict[str, Any]:
+        """Who the token belongs to (``/tiktok/oauth/userinfo``): the ``user`` object."""
+        body = self.api_call("GET", "/tiktok/oauth/userinfo", access_token)
+        user = body.get("user") if isinstance(body, dict) else None
+        if not isinstance(user, dict):
+            raise MalformedResponse("userinfo answer has no user object.", stage=Stage.API)
+        return user
+
+    def introspect(self, token: str) -> dict[str, Any]:
+        """RFC 7662 introspection of a token."""
+        url = self.oauth_client.url_for("/tiktok/oauth/introspect")
+        body = self._post_token_endpoint(url, {"token": token}, stage=Stage.TOKEN,
+                                         secrets=self._secrets(token))
+        return unwrap(body) if isinstance(body, dict) else {}
+
+    # -- the API ---------------------------------------------------------------
+
+    def auth_headers(self, access_token: str) -> dict[str, str]:
+        if self.oauth_client.token_transport == "x-oauth-token":
+            headers = {"x-oauth-token": access_token}
+            if app_settings.API_KEY:
+                headers["x-api-key"] = app_settings.API_KEY
+            return headers
+        return {"Authorization": f"Bearer {access_token}"}
+
+    def api_call(self, method: str, path: str, access_token: str, *,
+                 params: dict[str, Any] | None = None, json: Any = None) -> Any:
+        """One API call with the token sent the client's way; the decoded answer."""
+        url = path if path.startswith(("http://", "https://")) else \
+            self.oauth_client.url_for(path)
+        secrets = [access_token, app_settings.API_KEY]
+        response = self._send(method.upper(), url, stage=Stage.API, secrets=secrets,
+                              params=params, json=json, headers=self.auth_headers(access_token))
+        return self._read(response, stage=Stage.API, secrets=secrets)
+
+
+def _safe_url(url: str) -> str:
+    """``url`` without its query string (which may hold a code or an API key)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(query="", fragment=""))
+
+
+__all__ = ["USER_AGENT", "EulerOAuthError", "ProviderClient", "get_session"]

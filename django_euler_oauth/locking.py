@@ -1,0 +1,67 @@
+"""Taking the lock that serializes changes to one connection's tokens.
+
+Within a process, threads queue on a striped ``threading.Lock`` (bounded in
+number whatever the count of connections). Across processes the database does
+the work: ``SELECT ... FOR UPDATE`` on PostgreSQL (with a ``lock_timeout``), and
+on SQLite, which has no row locks, a no-op ``UPDATE`` that takes the
+database's single write lock first, so concurrent writers wait for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from django.db import OperationalError, connections, router, transaction
+from django.db.models import F
+
+from .conf import app_settings
+from .errors import RetryableError
+
+if TYPE_CHECKING:
+    from .models import Connection
+
+_STRIPES = 1024
+_locks = [threading.Lock() for _ in range(_STRIPES)]
+
+
+@contextlib.contextmanager
+def locked_connection(pk: int) -> Iterator[Connection]:
+    """A transaction holding the lock on connection ``pk``; yields the re-read row.
+
+    Raises ``Connection.DoesNotExist`` when the row is gone and
+    :class:`RetryableError` when the lock is not had within ``EULER_OAUTH_LOCK_TIMEOUT``.
+    """
+    from .models import Connection
+
+    timeout = app_settings.LOCK_TIMEOUT
+    stripe = _locks[pk % _STRIPES]
+    if not stripe.acquire(timeout=timeout):
+        raise RetryableError("Another refresh of this connection is taking too long.")
+    try:
+        alias = router.db_for_write(Connection)
+        db = connections[alias]
+        try:
+            with transaction.atomic(using=alias):
+                queryset = Connection.objects.using(alias).select_related("client")
+                if db.vendor == "postgresql":
+                    with db.cursor() as cursor:
+                        cursor.execute("SET LOCAL lock_timeout = %s", [f"{int(timeout * 1000)}ms"])
+                    row = queryset.select_for_update(of=("self",)).get(pk=pk)
+                elif db.vendor == "sqlite":
+                    # Take SQLite's write lock before reading, so the read is current.
+                    Connection.objects.using(alias).filter(pk=pk).update(status=F("status"))
+                    row = queryset.get(pk=pk)
+                else:
+                    row = queryset.select_for_update().get(pk=pk)
+                yield row
+        except OperationalError as err:
+            if "lock" in str(err).lower():
+                raise RetryableError(
+                    "The connection is locked by another refresh; try again shortly."
+                ) from err
+            raise
+    finally:
+        stripe.release()

@@ -1,0 +1,119 @@
+"""Attach the user's Euler connection and a valid access token to each request."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import F, Func, Subquery
+from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject, empty
+
+from .conf import app_settings
+from .errors import EulerOAuthError
+from .models import Connection, OAuthClient
+from .refresh import get_access_token
+
+logger = logging.getLogger("django_euler_oauth.middleware")
+
+
+def get_connection(user: Any) -> Connection | None:
+    """The user's active connection for the default client, in one query, or None."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    queryset = Connection.objects.active().filter(
+        user_id=user.pk, client__is_active=True
+    ).select_related("client")
+    slug = app_settings.DEFAULT_CLIENT
+    if slug:
+        return queryset.filter(client__slug=slug).first()
+    # No default named: the only active client is the default. Count them in the
+    # same query so a touched token still costs exactly one query.
+    active_clients = (OAuthClient.objects.filter(is_active=True).order_by()
+                      .values(n=Func(F("pk"), function="COUNT")))
+    rows = list(queryset.annotate(n_clients=Subquery(active_clients[:1]))[:2])
+    if len(rows) == 1 and getattr(rows[0], "n_clients", 0) == 1:
+        return rows[0]
+    return None
+
+
+def _resolve(lazy: SimpleLazyObject) -> Any:
+    if lazy._wrapped is empty:
+        lazy._setup()
+    return lazy._wrapped
+
+
+def _token(request: HttpRequest) -> str | None:
+    connection = _resolve(request.euler_connection)  # type: ignore[attr-defined]
+    if not connection:
+        return None
+    try:
+        return get_access_token(connection) or None
+    except EulerOAuthError as err:
+        # Views see a falsy token; the reason stays available to them.
+        request.euler_token_error = err  # type: ignore[attr-defined]
+        logger.info("No usable token for connection %s: %s", connection.pk, err.code or
+                    type(err).__name__)
+        return None
+
+
+class EulerTokenMiddleware:
+    """Sets ``request.euler_connection`` and ``request.euler_token``, lazily.
+
+    Must come after ``django.contrib.auth.middleware.AuthenticationMiddleware``
+    (it reads ``request.user``). Nothing is queried, decrypted or refreshed
+    unless a view reads one of the attributes, and then only once per request.
+    Async views await ``request.aeuler_connection()`` and ``request.aeuler_token()``.
+    Both are falsy for anonymous users and users without an active connection.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        self.process_request(request)
+        return self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        self.process_request(request)
+        result: Awaitable[HttpResponse] = self.get_response(request)
+        return await result
+
+    def process_request(self, request: HttpRequest) -> None:
+        if not hasattr(request, "user"):
+            raise ImproperlyConfigured(
+                "EulerTokenMiddleware reads request.user: put it after "
+                "'django.contrib.auth.middleware.AuthenticationMiddleware' in MIDDLEWARE."
+            )
+        request.euler_connection = SimpleLazyObject(  # type: ignore[attr-defined]
+            lambda: get_connection(request.user))
+        request.euler_token = SimpleLazyObject(  # type: ignore[attr-defined]
+            lambda: _token(request))
+
+        async def aeuler_connection() -> Connection | None:
+            lazy = request.euler_connection  # type: ignore[attr-defined]
+            if lazy._wrapped is empty:
+                user = await request.auser() if hasattr(request, "auser") else request.user
+                request.user = user
+                await sync_to_async(_resolve)(lazy)
+            connection: Connection | None = lazy._wrapped
+            return connection
+
+        async def aeuler_token() -> str | None:
+            await aeuler_connection()
+            token = await sync_to_async(_resolve)(request.euler_token)  # type: ignore[attr-defined]
+            return token
+
+        request.aeuler_connection = aeuler_connection  # type: ignore[attr-defined]
+        request.aeuler_token = aeuler_token  # type: ignore[attr-defined]

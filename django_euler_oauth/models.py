@@ -1,0 +1,251 @@
+"""OAuth clients (apps registered at Euler Stream) and users' connections to them."""
+
+from __future__ import annotations
+
+import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .conf import app_settings
+from .errors import UnknownClient
+from .fields import EncryptedTextField
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+# Documented endpoints (the provider's OAuth overview).
+DEFAULT_AUTHORIZE_URL = "https://www.eulerstream.com/tiktok/oauth/authorize"
+DEFAULT_TOKEN_URL = "https://tiktok.eulerstream.com/tiktok/oauth/token"
+DEFAULT_REVOKE_URL = "https://tiktok.eulerstream.com/tiktok/oauth/revoke"
+DEFAULT_API_BASE_URL = "https://tiktok.eulerstream.com"
+
+
+class OAuthClientQuerySet(models.QuerySet["OAuthClient"]):
+    def active(self) -> OAuthClientQuerySet:
+        return self.filter(is_active=True)
+
+    def resolve(self, slug: str | None = None) -> OAuthClient:
+        """The active client named ``slug``, or the default client.
+
+        The default is ``EULER_OAUTH_DEFAULT_CLIENT`` when set, else the only
+        active client. Raises :class:`~django_euler_oauth.errors.UnknownClient`.
+        """
+        active = self.active()
+        if slug:
+            try:
+                return active.get(slug=slug)
+            except OAuthClient.DoesNotExist:
+                raise UnknownClient(f"No active OAuth client with slug {slug!r}.") from None
+        default = app_settings.DEFAULT_CLIENT
+        if default:
+            try:
+                return active.get(slug=default)
+            except OAuthClient.DoesNotExist:
+                raise UnknownClient(
+                    f"EULER_OAUTH_DEFAULT_CLIENT={default!r} names no active OAuth client."
+                ) from None
+        clients = list(active[:2])
+        if len(clients) == 1:
+            return clients[0]
+        raise UnknownClient(
+            "No OAuth client was named and no default is configured: set "
+            "EULER_OAUTH_DEFAULT_CLIENT or keep exactly one active OAuth client."
+            if clients
+            else "No active OAuth client is configured."
+        )
+
+
+class OAuthClient(models.Model):
+    """An OAuth client registered at Euler Stream (Dashboard → OAuth)."""
+
+    class RequestFormat(models.TextChoices):
+        FORM = "form", _("Form-encoded (documented)")
+        JSON = "json", _("JSON (OpenAPI spec)")
+
+    class TokenTransport(models.TextChoices):
+        BEARER = "bearer", _("Authorization: Bearer (documented)")
+        X_OAUTH_TOKEN = "x-oauth-token", _("x-oauth-token + x-api-key (live API)")
+
+    slug = models.SlugField(_("slug"), unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    client_id = models.CharField(_("client ID"), max_length=255)
+    client_secret = EncryptedTextField(_("client secret"), blank=True)
+    scopes = models.CharField(
+        _("default scopes"), max_length=1000, blank=True,
+        help_text=_("Space-separated scopes requested when the authorize link names none."),
+    )
+    redirect_uri = models.URLField(
+        _("redirect URI"), max_length=500, blank=True,
+        help_text=_("Leave blank to build it from the request (…/callback/)."),
+    )
+    authorize_url = models.URLField(_("authorize URL"), max_length=500,
+                                    default=DEFAULT_AUTHORIZE_URL)
+    token_url = models.URLField(_("token URL"), max_length=500, default=DEFAULT_TOKEN_URL)
+    revoke_url = models.URLField(_("revoke URL"), max_length=500, default=DEFAULT_REVOKE_URL)
+    api_base_url = models.URLField(_("API base URL"), max_length=500,
+                                   default=DEFAULT_API_BASE_URL)
+    use_pkce = models.BooleanField(_("use PKCE (S256)"), default=False)
+    request_format = models.CharField(
+        _("token request format"), max_length=10, choices=RequestFormat.choices,
+        default=RequestFormat.FORM,
+    )
+    token_transport = models.CharField(
+        _("API token header"), max_length=20, choices=TokenTransport.choices,
+        default=TokenTransport.BEARER,
+    )
+    fetch_userinfo = models.BooleanField(
+        _("fetch user info after connecting"), default=False,
+        help_text=_("Ask /tiktok/oauth/userinfo who connected (shown as @uniqueId)."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OAuthClientQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("OAuth client")
+        verbose_name_plural = _("OAuth clients")
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name or self.slug
+
+    def __repr__(self) -> str:
+        return f"<OAuthClient slug={self.slug!r} client_id={self.client_id!r}>"
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+    def url_for(self, path: str) -> str:
+        """An endpoint on this client's API host (``/tiktok/oauth/userinfo``, ...)."""
+        return self.api_base_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+class ConnectionQuerySet(models.QuerySet["Connection"]):
+    def active(self) -> ConnectionQuerySet:
+        return self.filter(status=Connection.Status.ACTIVE)
+
+    def for_user(self, user: AbstractBaseUser | AnonymousUser | Any) -> ConnectionQuerySet:
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(user_id=user.pk)
+
+    def for_client(self, client: OAuthClient) -> ConnectionQuerySet:
+        return self.filter(client=client)
+
+    def expiring_within(self, delta: datetime.timedelta,
+                        now: datetime.datetime | None = None) -> ConnectionQuerySet:
+        """Active connections whose access token expires within ``delta`` (or has)."""
+        now = now or timezone.now()
+        return self.active().filter(expires_at__lte=now + delta).exclude(refresh_token="")
+
+    def refresh_expired(self, now: datetime.datetime | None = None) -> ConnectionQuerySet:
+        """Active connections whose refresh token is past its lifetime."""
+        now = now or timezone.now()
+        return self.active().filter(refresh_expires_at__lte=now)
+
+    def needing_reauthorization(self) -> ConnectionQuerySet:
+        return self.filter(status=Connection.Status.REAUTHORIZATION_REQUIRED)
+
+    def usable(self) -> ConnectionQuerySet:
+        now = timezone.now()
+        return self.active().filter(
+            Q(refresh_expires_at__isnull=True) | Q(refresh_expires_at__gt=now)
+        )
+
+
+class Connection(models.Model):
+    """One user's authorization of one OAuth client: the tokens and what they allow.
+
+    ``access_token`` and ``refresh_token`` are plaintext in Python and Fernet
+    ciphertext in the database. Change them only through
+    :mod:`django_euler_oauth.refresh` and the views, which lock the row.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        REAUTHORIZATION_REQUIRED = "reauthorization_required", _("Re-authorization required")
+        REVOKED = "revoked", _("Revoked")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="euler_connections", verbose_name=_("user"))
+    client = models.ForeignKey(OAuthClient, on_delete=models.CASCADE,
+                               related_name="connections", verbose_name=_("OAuth client"))
+    access_token = EncryptedTextField(_("access token"), blank=True)
+    refresh_token = EncryptedTextField(_("refresh token"), blank=True)
+    scope = models.CharField(_("scope"), max_length=1000, blank=True)
+    expires_at = models.DateTimeField(_("access token expires"), null=True, blank=True)
+    refresh_expires_at = models.DateTimeField(_("refresh token expires"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=32, choices=Status.choices,
+                              default=Status.ACTIVE, db_index=True)
+    status_reason = models.CharField(_("reason"), max_length=300, blank=True)
+    last_error = models.CharField(_("last error"), max_length=300, blank=True)
+    external_id = models.CharField(_("TikTok user ID"), max_length=100, blank=True)
+    external_username = models.CharField(_("TikTok username"), max_length=100, blank=True)
+    connected_at = models.DateTimeField(_("connected"), default=timezone.now)
+    refreshed_at = models.DateTimeField(_("last refreshed"), null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ConnectionQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("connection")
+        verbose_name_plural = _("connections")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "client"], name="euler_oauth_one_per_user"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "expires_at"], name="euler_oauth_expiring"),
+        ]
+
+    def __str__(self) -> str:
+        who = f"@{self.external_username}" if self.external_username else f"user {self.user_id}"
+        return f"{who} via {self.client_id and self.client.slug} ({self.status})"
+
+    def __repr__(self) -> str:
+        return (f"<Connection pk={self.pk} user_id={self.user_id} client_id={self.client_id} "
+                f"status={self.status!r}>")
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scope.split()
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scope_list
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    def access_expired(self, leeway: datetime.timedelta | None = None,
+                       now: datetime.datetime | None = None) -> bool:
+        """True when the access token is past, or within ``leeway`` of, expiry."""
+        if self.expires_at is None:
+            return False
+        now = now or timezone.now()
+        return self.expires_at <= now + (leeway or datetime.timedelta(0))
+
+    def refresh_expired(self, now: datetime.datetime | None = None) -> bool:
+        """True when the refresh token is past its lifetime (known without asking)."""
+        if self.refresh_expires_at is None:
+            return False
+        return self.refresh_expires_at <= (now or timezone.now())
+
+    @property
+    def access_time_left(self) -> datetime.timedelta | None:
+        if self.expires_at is None:
+            return None
+        return self.expires_at - timezone.now()
+
+    @property
+    def refresh_time_left(self) -> datetime.timedelta | None:
+        if self.refresh_expires_at is None:
+            return None
+        return self.refresh_expires_at - timezone.now()

@@ -1,0 +1,111 @@
+"""Ending connections: disconnect, the session_expired clean-up, and deleted users.
+
+Tokens are revoked at the provider under the connection's lock (so a refresh
+cannot rotate a token between our read and the revoke) and cleared here even
+when the provider cannot be reached; the caller learns which happened.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+
+from .client import ProviderClient
+from .errors import EulerOAuthError, SessionExpired
+from .locking import locked_connection
+from .refresh import _copy_into
+from .signals import disconnected, reauthorization_required
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from .models import Connection, OAuthClient
+
+logger = logging.getLogger("django_euler_oauth.revocation")
+
+
+def revoke_tokens(client: OAuthClient, access_token: str, refresh_token: str) -> bool:
+    """Revoke both tokens at the provider; True when it confirmed every revoke.
+
+    The provider answers success for any token with valid client credentials
+    (RFC 7009), so an unknown or already revoked token counts as revoked.
+    """
+    provider = ProviderClient(client)
+    confirmed = True
+    # Refresh token first: it is the long-lived one.
+    for token, hint in ((refresh_token, "refresh_token"), (access_token, "access_token")):
+        if not token:
+            continue
+        try:
+            provider.revoke(token, hint)
+        except EulerOAuthError as err:
+            confirmed = False
+            logger.warning("Revoking a %s for OAuth client %s failed: %s",
+                           hint, client.slug, err)
+    return confirmed
+
+
+def disconnect(connection: Connection, *, request: HttpRequest | None = None) -> bool:
+    """Revoke ``connection`` at the provider, clear its tokens, mark it revoked.
+
+    Returns True when the provider confirmed the revocation, False when it could
+    not be reached (the connection is disconnected here all the same).
+    """
+    with locked_connection(connection.pk) as row:
+        remote = revoke_tokens(row.client, row.access_token, row.refresh_token)
+        row.access_token = ""
+        row.refresh_token = ""
+        row.status = row.Status.REVOKED
+        row.status_reason = "disconnected"
+        row.last_error = "" if remote else "The provider could not confirm the revocation."
+        row.save()
+        transaction.on_commit(lambda: disconnected.send(
+            sender=type(row), connection=row, revoked_remotely=remote, request=request))
+    _copy_into(connection, row)
+    return remote
+
+
+def expire_session(connection: Connection, error: SessionExpired | None = None) -> bool:
+    """``session_expired``: revoke both tokens, clear them, require re-authorization.
+
+    Refreshing cannot help once the TikTok session behind the grant is gone.
+    Returns True when this call made the change (the signal is sent once).
+    """
+    with locked_connection(connection.pk) as row:
+        changed = row.status == row.Status.ACTIVE
+        if row.access_token or row.refresh_token:
+            revoke_tokens(row.client, row.access_token, row.refresh_token)
+        row.access_token = ""
+        row.refresh_token = ""
+        if changed:
+            row.status = row.Status.REAUTHORIZATION_REQUIRED
+            row.status_reason = "session_expired"
+            row.last_error = str(error or "session_expired")[:300]
+            transaction.on_commit(lambda: reauthorization_required.send(
+                sender=type(row), connection=row, reason="session_expired", error=error))
+        row.save()
+    _copy_into(connection, row)
+    return changed
+
+
+def revoke_on_delete(sender: Any, instance: Connection, **kwargs: Any) -> None:
+    """pre_delete receiver: revoke a deleted connection's tokens once the delete commits."""
+    try:
+        client = instance.client
+        access, refresh = instance.access_token, instance.refresh_token
+    except Exception as err:  # a key problem must not block deleting a user
+        logger.warning("Cannot revoke tokens of deleted connection %s: %s",
+                       instance.pk, type(err).__name__)
+        return
+    if not (access or refresh):
+        return
+    pk = instance.pk
+
+    def _revoke() -> None:
+        if not revoke_tokens(client, access, refresh):
+            logger.warning("Tokens of deleted connection %s may still be valid at the "
+                           "provider until they expire.", pk)
+
+    transaction.on_commit(_revoke)

@@ -1,0 +1,1 @@
+"""An embedded Euler Stream provider for offline development and tests (opt-in)."""

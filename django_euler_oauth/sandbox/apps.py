@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class SandboxConfig(AppConfig):
+    name = "django_euler_oauth.sandbox"
+    label = "euler_sandbox"
+    verbose_name = "Euler Stream sandbox"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,2 @@
+app_name = "euler_sandbox"
+urlpatterns: list = []

@@ -1,0 +1,244 @@
+"""Authorize (send the user to Euler Stream), callback (code exchange), disconnect."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from . import state as state_store
+from .client import ProviderClient
+from .conf import app_settings
+from .errors import (
+    AccessDenied,
+    Category,
+    EulerOAuthError,
+    InvalidRequest,
+    InvalidScope,
+    Stage,
+    StateError,
+    error_for_code,
+)
+from .models import Connection, OAuthClient
+from .revocation import disconnect as disconnect_connection
+from .signals import connected
+
+logger = logging.getLogger("django_euler_oauth.views")
+
+MAX_PARAM_LENGTH = 2048
+
+
+def safe_next(request: HttpRequest, candidate: str | None) -> str | None:
+    """``candidate`` if it is a local URL on this site, else None (no open redirect)."""
+    if not candidate or len(candidate) > MAX_PARAM_LENGTH:
+        return None
+    candidate = candidate.strip()
+    if not candidate.startswith("/") or candidate.startswith(("//", "/\\")):
+        return None
+    if url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()},
+                                       require_https=request.is_secure()):
+        return candidate
+    return None
+
+
+def error_page(request: HttpRequest, error: EulerOAuthError, *, status: int | None = None,
+               **extra: Any) -> HttpResponse:
+    """The error page: friendly message, and the provider's description, escaped."""
+    if status is None:
+        status = 502 if error.category == Category.RETRY else 400
+        if error.category == Category.CONFIGURATION and error.default_status == 404:
+            status = 404
+    context = {
+        "error": error,
+        "message": error.friendly_message,
+        "code": error.code,
+        "description": error.description,
+        "category": error.category,
+        "retry_url": reverse("euler_oauth:authorize"),
+        **extra,
+    }
+    return render(request, "django_euler_oauth/error.html", context, status=status)
+
+
+def _scopes_to_request(client: OAuthClient, raw: str | None) -> str:
+    requested = (raw if raw is not None else client.scopes).split()
+    if raw is not None and len(raw) > MAX_PARAM_LENGTH:
+        raise InvalidRequest("The scope parameter is too long.")
+    if not requested:
+        raise InvalidScope("No scope was requested and the client has no default scopes.")
+    known = set(app_settings.KNOWN_SCOPES)
+    unknown = [scope for scope in requested if scope not in known]
+    if unknown:
+        shown = ", ".join(sorted(set(unknown)))[:200]
+        raise InvalidScope(f"Invalid scope: {shown}")
+    return " ".join(dict.fromkeys(requested))  # dedupe, keep order
+
+
+def redirect_uri_for(request: HttpRequest, client: OAuthClient) -> str:
+    return client.redirect_uri or request.build_absolute_uri(reverse("euler_oauth:callback"))
+
+
+@never_cache
+@require_GET
+@login_required
+def authorize(request: HttpRequest) -> HttpResponse:
+    """Check the client and scopes, remember a state, send the user to the provider."""
+    try:
+        client = OAuthClient.objects.resolve(request.GET.get("client") or None)
+        scope = _scopes_to_request(client, request.GET.get("scope"))
+    except EulerOAuthError as err:
+        return error_page(request, err)
+    next_url = safe_next(request, request.GET.get("next")) or ""
+    redirect_uri = redirect_uri_for(request, client)
+    pending, challenge = state_store.begin(
+        request, client=client.slug, scope=scope, redirect_uri=redirect_uri,
+        next_url=next_url, use_pkce=client.use_pkce,
+    )
+    url = ProviderClient(client).authorization_url(
+        redirect_uri=redirect_uri, scope=scope, state=pending.state, code_challenge=challenge,
+    )
+    return HttpResponseRedirect(url)
+
+
+def _session_lost_hint(request: HttpRequest) -> bool:
+    from django.conf import settings
+
+    return (settings.SESSION_COOKIE_NAME not in request.COOKIES
+            or not request.user.is_authenticated)
+
+
+def _store_connection(request: HttpRequest, client: OAuthClient, tokens: Any,
+                      profile: dict[str, Any] | None) -> tuple[Connection, bool]:
+    """Create or replace the user's connection for ``client`` in one transaction."""
+    user_pk: Any = request.user.pk
+    now = timezone.now()
+    values: dict[str, Any] = {
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
+        "scope": tokens.scope,
+        "expires_at": tokens.expires_at,
+        "refresh_expires_at": tokens.refresh_expires_at,
+        "status": Connection.Status.ACTIVE,
+        "status_reason": "",
+        "last_error": "",
+        "connected_at": now,
+        "refreshed_at": None,
+    }
+    if profile:
+        values["external_id"] = str(profile.get("uid") or profile.get("secUid") or "")[:100]
+        values["external_username"] = str(profile.get("uniqueId") or "")[:100]
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                existing = (Connection.objects.select_for_update()
+                            .filter(user_id=user_pk, client=client).first())
+                if existing is None:
+                    connection = Connection.objects.create(user_id=user_pk, client=client,
+                                                           **values)
+                    created = True
+                else:
+                    for key, value in values.items():
+                        setattr(existing, key, value)
+                    existing.save()
+                    connection, created = existing, False
+                transaction.on_commit(partial(
+                    connected.send, sender=Connection, connection=connection,
+                    request=request, created=created))
+            return connection, created
+        except IntegrityError:
+            if attempt:  # the concurrent create won twice: give up loudly
+                raise
+    raise AssertionError("unreachable")
+
+
+@never_cache
+@require_GET
+def callback(request: HttpRequest) -> HttpResponse:
+    """Check the state, handle the provider's answer, exchange the code, store tokens."""
+    try:
+        pending = state_store.consume(request, request.GET.get("state"))
+    except StateError as err:
+        return error_page(request, err, session_lost=_session_lost_hint(request))
+
+    error_code = request.GET.get("error")
+    if error_code:
+        reported = error_for_code(error_code[:64],
+                                  request.GET.get("error_description", "")[:500],
+                                  stage=Stage.AUTHORIZE)
+        if isinstance(reported, AccessDenied):  # a user's choice, not a fault
+            messages.info(request, reported.friendly_message)
+            target = app_settings.FAILURE_URL or pending.next_url or app_settings.SUCCESS_URL
+            return HttpResponseRedirect(target)
+        logger.warning("Authorization for client %s failed: %s", pending.client, reported)
+        return _failure(request, reported)
+
+    code = request.GET.get("code")
+    if not code or len(code) > MAX_PARAM_LENGTH:
+        return _failure(request, InvalidRequest("The callback has no authorization code."))
+
+    try:
+        client = OAuthClient.objects.resolve(pending.client)
+        provider = ProviderClient(client)
+        tokens = provider.exchange_code(
+            code=code, redirect_uri=pending.redirect_uri,
+            code_verifier=pending.code_verifier or None, requested_scope=pending.scope,
+        )
+    except EulerOAuthError as err:
+        logger.warning("Code exchange for client %s failed: %s", pending.client, err)
+        return _failure(request, err)
+
+    profile = None
+    if client.fetch_userinfo:
+        try:
+            profile = provider.userinfo(tokens.access_token)
+        except EulerOAuthError as err:  # who connected is a nicety, not a requirement
+            logger.info("userinfo after connecting failed: %s", err)
+
+    connection, _created = _store_connection(request, client, tokens, profile)
+    name = f"@{connection.external_username}" if connection.external_username else ""
+    messages.success(request, _("Your TikTok account %(name)s is connected.") % {"name": name}
+                     if name else _("Your TikTok account is connected."))
+    return HttpResponseRedirect(pending.next_url or app_settings.SUCCESS_URL)
+
+
+def _failure(request: HttpRequest, err: EulerOAuthError) -> HttpResponse:
+    if app_settings.FAILURE_URL:
+        messages.error(request, err.friendly_message)
+        return HttpResponseRedirect(app_settings.FAILURE_URL)
+    return error_page(request, err)
+
+
+@never_cache
+@require_POST
+@login_required
+def disconnect(request: HttpRequest) -> HttpResponse:
+    """Revoke the user's connection at the provider and here (POST with CSRF token)."""
+    next_url = safe_next(request, request.POST.get("next")) or app_settings.SUCCESS_URL
+    try:
+        client = OAuthClient.objects.resolve(request.POST.get("client") or None)
+    except EulerOAuthError as err:
+        return error_page(request, err)
+    connection = (Connection.objects.for_user(request.user).for_client(client)
+                  .exclude(status=Connection.Status.REVOKED).first())
+    if connection is None:
+        messages.info(request, _("No TikTok account is connected."))
+        return HttpResponseRedirect(next_url)
+    if disconnect_connection(connection, request=request):
+        messages.success(request, _("Your TikTok account was disconnected."))
+    else:
+        messages.warning(request, _(
+            "Your TikTok account was disconnected here, but Euler Stream could not be reached "
+            "to revoke access; it ends by itself when the tokens expire."))
+    return HttpResponseRedirect(next_url)

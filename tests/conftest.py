@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from django_euler_oauth.models import Connection, OAuthClient
+
+from .loopback import ScriptedProvider
+
+
+@pytest.fixture
+def provider() -> Iterator[ScriptedProvider]:
+    """A scripted provider on loopback; stopped after the test."""
+    server = ScriptedProvider().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_client(db: Any) -> Callable[..., OAuthClient]:
+    """Create an OAuthClient; ``base`` points every endpoint at one host."""
+    counter = {"n": 0}
+
+    def make(base: str = "https://tiktok.eulerstream.com", **fields: Any) -> OAuthClient:
+        counter["n"] += 1
+        values: dict[str, Any] = {
+            "slug": f"client-{counter['n']}",
+            "name": f"Client {counter['n']}",
+            "client_id": f"cid-{counter['n']}",
+            "client_secret": f"secret-value-{counter['n']}",
+            "scopes": "webcast:fetch",
+            "authorize_url": f"{base}/tiktok/oauth/authorize",
+            "token_url": f"{base}/tiktok/oauth/token",
+            "revoke_url": f"{base}/tiktok/oauth/revoke",
+            "api_base_url": base,
+        }
+        values.update(fields)
+        return OAuthClient.objects.create(**values)
+
+    return make
+
+
+@pytest.fixture
+def user(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("alice", "alice@example.com", "pw")
+
+
+@pytest.fixture
+def make_connection(db: Any) -> Callable[..., Connection]:
+    def make(user: Any, client: OAuthClient, *, expires_in: int = 3600,
+             refresh_in: int = 30 * 86400, **fields: Any) -> Connection:
+        now = timezone.now()
+        values: dict[str, Any] = {
+            "access_token": "access-0",
+            "refresh_token": "refresh-0",
+            "scope": "webcast:fetch",
+            "expires_at": now + datetime.timedelta(seconds=expires_in),
+            "refresh_expires_at": now + datetime.timedelta(seconds=refresh_in),
+        }
+        values.update(fields)
+        return Connection.objects.create(user=user, client=client, **values)
+
+    return make

@@ -1,0 +1,76 @@
+"""Settings for the test suite. EULER_TEST_DB=postgres runs it on the throwaway cluster."""
+
+import os
+from typing import Any
+
+SECRET_KEY = "tests-only-not-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+ROOT_URLCONF = "tests.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django_euler_oauth",
+    "django_euler_oauth.sandbox",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_euler_oauth.middleware.EulerTokenMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+TEMPLATES = [{
+    "BACKEND": "django.template.backends.django.DjangoTemplates",
+    "DIRS": [],
+    "APP_DIRS": True,
+    "OPTIONS": {"context_processors": [
+        "django.template.context_processors.request",
+        "django.contrib.auth.context_processors.auth",
+        "django.contrib.messages.context_processors.messages",
+    ]},
+}]
+
+if os.environ.get("EULER_TEST_DB") == "postgres":
+    DATABASES: dict[str, dict[str, Any]] = {"default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "euler_oauth",
+        "USER": os.environ.get("EULER_TEST_PG_USER", "postgres"),
+        "HOST": os.environ.get("EULER_TEST_PG_HOST", "127.0.0.1"),
+        "PORT": os.environ.get("EULER_TEST_PG_PORT", "54329"),
+        "PASSWORD": os.environ.get("EULER_TEST_PG_PASSWORD", ""),
+    }}
+else:
+    DATABASES = {"default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("EULER_TEST_SQLITE", ":memory:"),
+        "OPTIONS": {"timeout": 30},
+        "TEST": {"NAME": os.environ.get("EULER_TEST_SQLITE_TEST_NAME") or None},
+    }}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Fixed test keys (never use these anywhere else).
+EULER_OAUTH_ENCRYPTION_KEYS = [
+    "qZ4P0wq5lH2rL0h7pZ6gq0m2cZ9Q3Yx8v1b2n3m4k5A=",
+]
+EULER_OAUTH_HTTP_TIMEOUT = 5.0
+EULER_OAUTH_LOCK_TIMEOUT = 20.0
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"null": {"class": "logging.NullHandler"}},
+    "loggers": {"django_euler_oauth": {"handlers": ["null"], "level": "DEBUG"}},
+}
