@@ -42,22 +42,31 @@ TEMPLATES = [{
     ]},
 }]
 
-if os.environ.get("EULER_TEST_DB") == "postgres":
-    DATABASES: dict[str, dict[str, Any]] = {"default": {
+# The sandbox provider keeps its state in a database of its own ("euler_sandbox"),
+# as the real provider would: on SQLite a refresh holds the write lock of the
+# site's database while it calls the provider, so the two must not share a file.
+def _pg(name: str) -> dict[str, Any]:
+    return {
         "ENGINE": "django.db.backends.postgresql",
-        "NAME": "euler_oauth",
+        "NAME": name,
         "USER": os.environ.get("EULER_TEST_PG_USER", "postgres"),
         "HOST": os.environ.get("EULER_TEST_PG_HOST", "127.0.0.1"),
         "PORT": os.environ.get("EULER_TEST_PG_PORT", "54329"),
         "PASSWORD": os.environ.get("EULER_TEST_PG_PASSWORD", ""),
-    }}
+    }
+
+
+DATABASES: dict[str, dict[str, Any]]
+if os.environ.get("EULER_TEST_DB") == "postgres":
+    DATABASES = {"default": _pg("euler_oauth"), "euler_sandbox": _pg("euler_sandbox")}
 else:
-    DATABASES = {"default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("EULER_TEST_SQLITE", ":memory:"),
-        "OPTIONS": {"timeout": 30},
-        "TEST": {"NAME": os.environ.get("EULER_TEST_SQLITE_TEST_NAME") or None},
-    }}
+    DATABASES = {
+        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:",
+                    "OPTIONS": {"timeout": 30}},
+        "euler_sandbox": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:",
+                          "OPTIONS": {"timeout": 30}},
+    }
+DATABASE_ROUTERS = ["django_euler_oauth.sandbox.routers.SandboxRouter"]
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
