@@ -125,12 +125,14 @@ class EulerOAuthError(Exception):
         return self.category == Category.RETRY
 
     def __reduce__(self) -> tuple[Any, ...]:  # picklable for Celery and multiprocessing
-        return (_rebuild, (type(self), self.description, self.status, self.stage, self.code))
+        extra = {"retry_after": self.retry_after} if isinstance(self, RetryableError) else {}
+        return (_rebuild, (type(self), self.description, self.status, self.stage, self.code,
+                           extra))
 
 
 def _rebuild(cls: type[EulerOAuthError], description: str, status: int | None, stage: str,
-             code: str) -> EulerOAuthError:
-    return cls(description, status=status, stage=stage, code=code)
+             code: str, extra: dict[str, Any] | None = None) -> EulerOAuthError:
+    return cls(description, status=status, stage=stage, code=code, **(extra or {}))
 
 
 # --- categories --------------------------------------------------------------
