@@ -16,16 +16,18 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
 from .client import ProviderClient
 from .conf import app_settings
 from .errors import (
     InsufficientScope,
     InvalidToken,
+    MalformedResponse,
     RateLimited,
     RevokedToken,
     SessionExpired,
+    Stage,
     TemporarilyUnavailable,
     TokenExpired,
 )
@@ -37,15 +39,22 @@ if TYPE_CHECKING:
 
 
 def reauthorize_url(connection: Connection, extra_scope: str | None = None,
-                    next_url: str | None = None) -> str:
-    """The authorize URL asking again for the connection's scopes plus ``extra_scope``."""
+                    next_url: str | None = None) -> str | None:
+    """The authorize URL asking again for the connection's scopes plus ``extra_scope``.
+
+    None when the site does not include ``django_euler_oauth.urls``.
+    """
     scopes = connection.scope_list
     if extra_scope and extra_scope not in scopes:
         scopes.append(extra_scope)
     query = {"client": connection.client.slug, "scope": " ".join(scopes)}
     if next_url:
         query["next"] = next_url
-    return reverse("euler_oauth:authorize") + "?" + urlencode(query)
+    try:
+        base = reverse("euler_oauth:authorize")
+    except NoReverseMatch:
+        return None
+    return base + "?" + urlencode(query)
 
 
 class EulerAPI:
@@ -66,19 +75,28 @@ class EulerAPI:
         token = get_access_token(self.connection)
         refreshed = False
         retries = 0
+        # Bounded: at most one refresh and API_MAX_RETRIES waits, then it raises.
         while True:
             try:
                 return self.provider.api_call(method, path, token, params=params, json=json)
             except TokenExpired:
                 if refreshed:
                     raise
+                # Single flight: if another caller already refreshed, this only re-reads.
                 refresh_connection(self.connection, rejected_token=token)
                 token = self.connection.access_token
                 refreshed = True
             except (InvalidToken, RevokedToken) as err:
-                mark_reauthorization_required(self.connection, err.code, err)
+                if not mark_reauthorization_required(self.connection, err.code, err,
+                                                     rejected_token=token) \
+                        and self.connection.is_active and not refreshed:
+                    # Another caller replaced the token meanwhile: try the new one once.
+                    token = self.connection.access_token
+                    refreshed = True
+                    continue
                 raise
             except SessionExpired as err:
+                # Refreshing cannot help: revoke both tokens, clear them, ask to reconnect.
                 expire_session(self.connection, err)
                 raise
             except InsufficientScope as err:
@@ -99,4 +117,9 @@ class EulerAPI:
         return self.request("POST", path, params=params or None, json=json)
 
     def userinfo(self) -> dict[str, Any]:
-        return self.provider.userinfo(get_access_token(self.connection))
+        """Who the connection belongs to (``/tiktok/oauth/userinfo``): the ``user`` object."""
+        body = self.get("/tiktok/oauth/userinfo")
+        user = body.get("user") if isinstance(body, dict) else None
+        if not isinstance(user, dict):
+            raise MalformedResponse("userinfo answer has no user object.", stage=Stage.API)
+        return user

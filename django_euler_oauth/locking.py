@@ -1,16 +1,25 @@
 """Taking the lock that serializes changes to one connection's tokens.
 
-Within a process, threads queue on a striped ``threading.Lock`` (bounded in
-number whatever the count of connections). Across processes the database does
-the work: ``SELECT ... FOR UPDATE`` on PostgreSQL (with a ``lock_timeout``), and
-on SQLite, which has no row locks, a no-op ``UPDATE`` that takes the
-database's single write lock first, so concurrent writers wait for it.
+Within a process, threads queue on a striped ``threading.RLock`` (bounded in
+number whatever the count of connections; re-entrant, so a thread holding one
+connection's lock can take another's that shares the stripe). Across processes
+the database does the work: ``SELECT ... FOR UPDATE`` on PostgreSQL (with a
+``lock_timeout``), and on SQLite, which has no row locks, a no-op ``UPDATE``
+that takes the database's single write lock first, so concurrent writers
+(other processes too) wait for it. The whole wait, thread lock plus database
+lock, is bounded by ``EULER_OAUTH_LOCK_TIMEOUT``.
+
+Call it outside any ``transaction.atomic`` block (so not under
+``ATOMIC_REQUESTS``) when you can: inside one, the lock and the stored tokens
+last until the *outer* transaction commits, and a rollback of that transaction
+throws away a refresh token the provider has already rotated.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -24,7 +33,7 @@ if TYPE_CHECKING:
     from .models import Connection
 
 _STRIPES = 1024
-_locks = [threading.Lock() for _ in range(_STRIPES)]
+_locks = [threading.RLock() for _ in range(_STRIPES)]
 
 
 @contextlib.contextmanager
@@ -37,10 +46,13 @@ def locked_connection(pk: int) -> Iterator[Connection]:
     from .models import Connection
 
     timeout = app_settings.LOCK_TIMEOUT
+    deadline = time.monotonic() + timeout
     stripe = _locks[pk % _STRIPES]
     if not stripe.acquire(timeout=timeout):
         raise RetryableError("Another refresh of this connection is taking too long.")
     try:
+        # What is left of the budget for the database lock (at least 1 ms: 0 means "forever").
+        db_wait_ms = max(1, int((deadline - time.monotonic()) * 1000))
         alias = router.db_for_write(Connection)
         db = connections[alias]
         try:
@@ -48,7 +60,7 @@ def locked_connection(pk: int) -> Iterator[Connection]:
                 queryset = Connection.objects.using(alias).select_related("client")
                 if db.vendor == "postgresql":
                     with db.cursor() as cursor:
-                        cursor.execute("SET LOCAL lock_timeout = %s", [f"{int(timeout * 1000)}ms"])
+                        cursor.execute("SET LOCAL lock_timeout = %s", [f"{db_wait_ms}ms"])
                     row = queryset.select_for_update(of=("self",)).get(pk=pk)
                 elif db.vendor == "sqlite":
                     # Take SQLite's write lock before reading, so the read is current.

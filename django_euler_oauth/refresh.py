@@ -2,11 +2,26 @@
 
 Middleware, API client, admin action, commands and the Celery task all call
 :func:`refresh_connection` (or :func:`get_access_token`, which calls it when
-the token is near expiry). It is single flight per connection: under the row
-lock it re-reads the row and refreshes only if that is still needed, stores the
-rotated refresh token with the new access token before the lock is released,
-and so exactly one refresh request reaches the provider however many callers
-ask at once.
+the token is near expiry, or :func:`refresh_if_expiring`, the batch form). It
+is single flight per connection: under the row lock it re-reads the row and
+refreshes only if that is still needed, stores the rotated refresh token with
+the new access token, expiries and scope before the lock is released, and so
+exactly one refresh request reaches the provider however many callers ask at
+once. Callers that waited for the lock get the token the winner stored.
+
+Outcomes:
+
+- success: tokens, expiries and scope stored; ``token_refreshed`` once.
+- dead grant (``invalid_grant``, ``expired_token``, ``revoked_token``, ...) or a
+  refresh token past its lifetime (known locally, the provider is not asked):
+  the connection moves to ``reauthorization_required`` with the reason;
+  ``reauthorization_required`` once; every caller gets a
+  :class:`~django_euler_oauth.errors.ReauthorizationRequired`.
+- anything else (timeout, 5xx, 429, an answer we cannot read, a configuration
+  error): nothing stored changes but ``last_error``; ``refresh_failed`` once per
+  attempt. A still-valid access token is handed out all the same; an expired
+  one makes the caller get the error. Callers that waited while that attempt
+  failed do not ask again (no thundering herd on a struggling provider).
 """
 
 from __future__ import annotations
@@ -22,11 +37,14 @@ from django.utils import timezone
 from .client import ProviderClient
 from .conf import app_settings
 from .errors import (
+    DEAD_GRANT_CODES,
+    ERRORS_BY_CODE,
     Category,
     EulerOAuthError,
     ExpiredToken,
     NotConnected,
     ReauthorizationRequired,
+    RetryableError,
 )
 from .locking import locked_connection
 from .signals import reauthorization_required, refresh_failed, token_refreshed
@@ -40,6 +58,15 @@ _COPIED_FIELDS = ("access_token", "refresh_token", "scope", "expires_at", "refre
                   "status", "status_reason", "last_error", "refreshed_at", "updated_at")
 
 
+class Outcome:
+    """What one call of :func:`refresh_if_expiring` did."""
+
+    REFRESHED = "refreshed"
+    SKIPPED = "skipped"  # not needed (any more), or not an active connection
+    REAUTHORIZATION_REQUIRED = "reauthorization_required"  # the grant died now
+    FAILED = "failed"  # transient or configuration trouble; nothing stored changed
+
+
 def _copy_into(target: Connection, source: Connection) -> None:
     """Bring the caller's instance up to date with the row read under lock."""
     # Copy what is stored on the instance (ciphertext stays ciphertext: no decryption).
@@ -47,103 +74,184 @@ def _copy_into(target: Connection, source: Connection) -> None:
         target.__dict__[name] = source.__dict__.get(name)
 
 
-def _mark_dead(row: Connection, reason: str, error: EulerOAuthError | None) -> bool:
-    """Move ``row`` (locked) to reauthorization_required; True if it changed."""
+def mark_dead_locked(row: Connection, reason: str, error: EulerOAuthError | None) -> bool:
+    """Move ``row`` (read under :func:`locked_connection`) to reauthorization_required.
+
+    True if it changed; the signal is sent after commit, so once per transition.
+    """
     if row.status != row.Status.ACTIVE:
         return False
     row.status = row.Status.REAUTHORIZATION_REQUIRED
     row.status_reason = reason[:300]
     row.last_error = (str(error) if error else reason)[:300]
     row.save(update_fields=["status", "status_reason", "last_error", "updated_at"])
-    transaction.on_commit(lambda: reauthorization_required.send(
-        sender=type(row), connection=row, reason=reason, error=error))
+    transaction.on_commit(partial(reauthorization_required.send, sender=type(row),
+                                  connection=row, reason=reason, error=error))
     return True
 
 
+def _inactive_error(row: Connection) -> EulerOAuthError:
+    """The error for callers who find ``row`` no longer active (e.g. after waiting)."""
+    if row.status == row.Status.REAUTHORIZATION_REQUIRED:
+        reason = row.status_reason or "invalid_grant"
+        cls = ERRORS_BY_CODE.get(reason)
+        text = f"The connection needs re-authorization ({reason})."
+        if cls is not None and issubclass(cls, ReauthorizationRequired):
+            return cls(text)
+        return ReauthorizationRequired(text, code=reason if reason in DEAD_GRANT_CODES
+                                       else None)
+    return NotConnected(f"The connection is {row.status}.")
+
+
 def mark_reauthorization_required(connection: Connection, reason: str,
-                                  error: EulerOAuthError | None = None) -> bool:
+                                  error: EulerOAuthError | None = None, *,
+                                  rejected_token: str | None = None) -> bool:
     """Mark ``connection`` as needing the user to authorize again (signal sent once).
 
-    Returns True when this call made the change, False when it was already so.
+    With ``rejected_token`` (the access token the provider just refused), the
+    mark is made only while that token is still the stored one: a token another
+    caller refreshed in the meantime is not condemned for its predecessor.
+    Returns True when this call made the change, False otherwise.
     """
     with locked_connection(connection.pk) as row:
-        changed = _mark_dead(row, reason, error)
+        if rejected_token is not None and row.access_token != rejected_token:
+            changed = False
+        else:
+            changed = mark_dead_locked(row, reason, error)
     _copy_into(connection, row)
     return changed
 
 
-def refresh_connection(connection: Connection, *, force: bool = False,
-                       rejected_token: str | None = None) -> Connection:
-    """Refresh ``connection``'s tokens if they need it; returns it, up to date.
-
-    Refreshes when the access token is within ``EULER_OAUTH_REFRESH_LEEWAY`` of
-    expiry, when ``force`` is set, or when ``rejected_token`` (an access token
-    the API just refused as expired) is still the stored one. A refresh that
-    another caller finished while this one waited for the lock is not repeated.
-
-    Raises :class:`ReauthorizationRequired` (and marks the connection, sending
-    ``reauthorization_required`` once) when the grant is dead; a transient
-    failure re-raises its :class:`RetryableError` unless the stored access
-    token is still valid, in which case the connection is returned unchanged.
-    """
+def _refresh(connection: Connection, *, force: bool = False,
+             rejected_token: str | None = None,
+             within: datetime.timedelta | None = None) -> tuple[str, EulerOAuthError | None]:
+    """Refresh under the row lock if still needed; ``(outcome, error)``."""
+    asked_at = timezone.now()
     error: EulerOAuthError | None = None
+    outcome = Outcome.SKIPPED
     with locked_connection(connection.pk) as row:
         if row.status != row.Status.ACTIVE:
             _copy_into(connection, row)
-            raise NotConnected(f"The connection is {row.status}.")
+            return Outcome.SKIPPED, _inactive_error(row)
         now = timezone.now()
         if rejected_token is not None:
             needed = row.access_token == rejected_token
         else:
-            needed = force or row.access_expired(app_settings.REFRESH_LEEWAY, now=now)
+            leeway = within if within is not None else app_settings.REFRESH_LEEWAY
+            needed = force or row.access_expired(leeway, now=now)
         if not needed:
             _copy_into(connection, row)
-            return connection
+            return Outcome.SKIPPED, None
+        if (not force and row.last_error and row.updated_at is not None
+                and row.updated_at >= asked_at):
+            # Another caller's attempt failed while this one waited for the lock:
+            # pass its failure on rather than asking a struggling provider again.
+            _copy_into(connection, row)
+            return Outcome.FAILED, RetryableError(
+                "A refresh of this connection just failed; try again shortly.")
         if not row.refresh_token or row.refresh_expired(now):
             # The refresh token's 30 days are known here: no need to ask the provider.
-            dead = ExpiredToken("The refresh token has expired; the user must reconnect.")
-            _mark_dead(row, "expired_token", dead)
-            error = dead
+            error = ExpiredToken("The refresh token has expired; the user must reconnect.")
+            mark_dead_locked(row, "expired_token", error)
+            outcome = Outcome.REAUTHORIZATION_REQUIRED
         else:
             try:
                 tokens = ProviderClient(row.client).refresh(row.refresh_token, scope=row.scope)
             except EulerOAuthError as err:
                 error = err
-                if err.category in (Category.REAUTHORIZE,):
-                    _mark_dead(row, err.code or "invalid_grant", err)
+                if err.category == Category.REAUTHORIZE:
+                    mark_dead_locked(row, err.code or "invalid_grant", err)
+                    outcome = Outcome.REAUTHORIZATION_REQUIRED
                 else:
+                    # Tokens, status and expiries stay as they were: a failed refresh
+                    # never destroys a working token.
                     logger.warning("Refresh of connection %s failed: %s", row.pk, err)
-                    row.last_error = str(err)[:300]
-                    row.save(update_fields=["last_error"])
+                    row.last_error = str(err)[:300] or type(err).__name__
+                    row.save(update_fields=["last_error", "updated_at"])
                     transaction.on_commit(partial(
                         refresh_failed.send, sender=type(row), connection=row, error=err))
+                    outcome = Outcome.FAILED
             else:
                 row.access_token = tokens.access_token
-                if tokens.refresh_token:
+                if tokens.refresh_token:  # rotated: the old one is already dead
                     row.refresh_token = tokens.refresh_token
                 if tokens.refresh_expires_in is not None:
                     row.refresh_expires_at = tokens.refresh_expires_at
+                # Without refresh_expires_in the grant keeps its original 30 days.
                 row.scope = tokens.scope or row.scope
                 row.expires_at = tokens.expires_at
                 row.refreshed_at = now
                 row.last_error = ""
-                row.save()
-                transaction.on_commit(lambda: token_refreshed.send(
-                    sender=type(row), connection=row))
+                row.save(update_fields=["access_token", "refresh_token", "refresh_expires_at",
+                                        "scope", "expires_at", "refreshed_at", "last_error",
+                                        "updated_at"])
+                transaction.on_commit(partial(
+                    token_refreshed.send, sender=type(row), connection=row))
+                outcome = Outcome.REFRESHED
     _copy_into(connection, row)
+    return outcome, error
+
+
+def refresh_connection(connection: Connection, *, force: bool = False,
+                       rejected_token: str | None = None,
+                       within: datetime.timedelta | None = None) -> Connection:
+    """Refresh ``connection``'s tokens if they need it; returns it, up to date.
+
+    Refreshes when the access token is within ``within`` (default
+    ``EULER_OAUTH_REFRESH_LEEWAY``) of expiry, when ``force`` is set, or when
+    ``rejected_token`` (an access token the API just refused as expired) is
+    still the stored one. A refresh that another caller finished while this one
+    waited for the lock is not repeated.
+
+    Raises :class:`ReauthorizationRequired` (and marks the connection, sending
+    ``reauthorization_required`` once) when the grant is dead,
+    :class:`NotConnected` when the connection was revoked. Any other failure
+    re-raises its error unless the stored access token is still valid (and was
+    not the ``rejected_token``), in which case the connection is returned
+    unchanged.
+    """
+    outcome, error = _refresh(connection, force=force, rejected_token=rejected_token,
+                              within=within)
     if error is None:
         return connection
-    if isinstance(error, ReauthorizationRequired) or error.category != Category.RETRY:
+    if outcome != Outcome.FAILED:
         raise error
-    if not connection.access_expired(datetime.timedelta(0)):
-        return connection  # transient failure, but the current token still works
+    if rejected_token is None and not connection.access_expired(datetime.timedelta(0)):
+        return connection  # the refresh failed, but the current token still works
     raise error
 
 
+def refresh_if_expiring(pk: int, within: datetime.timedelta) -> tuple[str, str]:
+    """Refresh connection ``pk`` if it is active and expires within ``within``.
+
+    For batch callers (the ``euler_oauth_refresh`` command, the Celery task):
+    never raises an :class:`EulerOAuthError`; returns ``(outcome, code)``, an
+    :class:`Outcome` and the error code or class name ("" on success).
+    """
+    from .models import Connection
+
+    instance = Connection(pk=pk)
+    try:
+        outcome, error = _refresh(instance, within=within)
+    except Connection.DoesNotExist:
+        return Outcome.SKIPPED, ""
+    except EulerOAuthError as err:  # lock timeout
+        return Outcome.FAILED, err.code or type(err).__name__
+    if error is None or outcome == Outcome.SKIPPED:
+        return outcome, ""
+    return outcome, error.code or type(error).__name__
+
+
 def get_access_token(connection: Connection) -> str:
-    """A valid access token for ``connection``, refreshed first when near expiry."""
+    """A valid access token for ``connection``, refreshed first when near expiry.
+
+    Raises :class:`ReauthorizationRequired` / :class:`NotConnected` when there is
+    no usable grant, and a :class:`~django_euler_oauth.errors.RetryableError`
+    (or another :class:`EulerOAuthError`) when the token has expired and
+    could not be refreshed just now.
+    """
     if connection.status != connection.Status.ACTIVE:
-        raise NotConnected(f"The connection is {connection.status}.")
+        raise _inactive_error(connection)
     if connection.access_expired(app_settings.REFRESH_LEEWAY):
         refresh_connection(connection)
     return connection.access_token

@@ -8,6 +8,7 @@ when the provider cannot be reached; the caller learns which happened.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -54,6 +55,10 @@ def disconnect(connection: Connection, *, request: HttpRequest | None = None) ->
     not be reached (the connection is disconnected here all the same).
     """
     with locked_connection(connection.pk) as row:
+        if row.status == row.Status.REVOKED and not (row.access_token or row.refresh_token):
+            # Already disconnected (a double submit, two admins): nothing to do, no signal.
+            _copy_into(connection, row)
+            return True
         remote = revoke_tokens(row.client, row.access_token, row.refresh_token)
         row.access_token = ""
         row.refresh_token = ""
@@ -61,8 +66,8 @@ def disconnect(connection: Connection, *, request: HttpRequest | None = None) ->
         row.status_reason = "disconnected"
         row.last_error = "" if remote else "The provider could not confirm the revocation."
         row.save()
-        transaction.on_commit(lambda: disconnected.send(
-            sender=type(row), connection=row, revoked_remotely=remote, request=request))
+        transaction.on_commit(partial(disconnected.send, sender=type(row), connection=row,
+                                      revoked_remotely=remote, request=request))
     _copy_into(connection, row)
     return remote
 
@@ -83,8 +88,9 @@ def expire_session(connection: Connection, error: SessionExpired | None = None) 
             row.status = row.Status.REAUTHORIZATION_REQUIRED
             row.status_reason = "session_expired"
             row.last_error = str(error or "session_expired")[:300]
-            transaction.on_commit(lambda: reauthorization_required.send(
-                sender=type(row), connection=row, reason="session_expired", error=error))
+            transaction.on_commit(partial(reauthorization_required.send, sender=type(row),
+                                          connection=row, reason="session_expired",
+                                          error=error))
         row.save()
     _copy_into(connection, row)
     return changed

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -49,6 +50,8 @@ class ScriptedProvider:
     def __init__(self) -> None:
         self.answers: dict[str, deque[Answer]] = defaultdict(deque)
         self.defaults: dict[str, Answer] = {}
+        # Per-path callables computing an answer from the request (queued answers win).
+        self.handlers: dict[str, Callable[[Received], Answer]] = {}
         self.received: list[Received] = []
         self._lock = threading.Lock()
         provider = self
@@ -63,12 +66,16 @@ class ScriptedProvider:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
+                received = Received(self.command, parts.path, parse_qs(parts.query),
+                                    {k: v for k, v in self.headers.items()}, body)
                 with provider._lock:
-                    provider.received.append(Received(
-                        self.command, parts.path, parse_qs(parts.query),
-                        {k: v for k, v in self.headers.items()}, body))
+                    provider.received.append(received)
                     queue = provider.answers.get(parts.path)
-                    answer = queue.popleft() if queue else provider.defaults.get(
+                    answer = queue.popleft() if queue else None
+                    handler = provider.handlers.get(parts.path)
+                if answer is None:
+                    # Handlers run outside the lock: they may sleep or keep their own state.
+                    answer = handler(received) if handler else provider.defaults.get(
                         parts.path, Answer(404, {"error": "not_found"}))
                 if answer.delay:
                     time.sleep(answer.delay)
@@ -124,6 +131,10 @@ class ScriptedProvider:
     def default(self, path: str, answer: Answer) -> None:
         self.defaults[path] = answer
 
+    def handle(self, path: str, handler: Callable[[Received], Answer]) -> None:
+        """Answer ``path`` with ``handler(request)`` whenever no queued answer is left."""
+        self.handlers[path] = handler
+
     def requests_to(self, path: str) -> list[Received]:
         with self._lock:
             return [r for r in self.received if r.path == path]
@@ -139,3 +150,56 @@ def token_body(access: str = "access-1", refresh: str = "refresh-1", *, expires_
         return {"code": 200, "message": "OK", "data": data}
     data["scope"] = scope
     return data
+
+
+class RotatingTokenEndpoint:
+    """A token endpoint that rotates refresh tokens like Euler Stream does.
+
+    ``provider.handle("/tiktok/oauth/token", endpoint)``. Each refresh token is
+    single use: presenting the current one returns ``access-N``/``refresh-N`` and
+    retires it; presenting any other (a reused, rotated-away token) answers
+    ``invalid_grant``, so a refresh race shows up as a dead connection. Several
+    connections may be tracked at once: ``current`` maps each live refresh token
+    to its successor's number. ``delay`` makes each answer slow.
+    """
+
+    def __init__(self, *initial: str, delay: float = 0.0, expires_in: int = 3600,
+                 prefix: str = "", with_refresh_token: bool = True) -> None:
+        self._lock = threading.Lock()
+        self.live: set[str] = set(initial)
+        self.delay = delay
+        self.expires_in = expires_in
+        self.prefix = prefix
+        self.with_refresh_token = with_refresh_token
+        self.issued = 0
+        self.rejected = 0
+        self.used: list[str] = []
+
+    def __call__(self, request: Received) -> Answer:
+        form = request.form
+        if self.delay:
+            time.sleep(self.delay)
+        if form.get("grant_type") != "refresh_token":
+            return Answer(400, {"error": "unsupported_grant_type",
+                                "error_description": "refresh_token only"})
+        presented = form.get("refresh_token", "")
+        with self._lock:
+            if presented not in self.live:
+                self.rejected += 1
+                return Answer(400, {"error": "invalid_grant",
+                                    "error_description": "Refresh token invalid or used"})
+            self.live.discard(presented)
+            self.used.append(presented)
+            self.issued += 1
+            number = self.issued
+            new_refresh = f"{self.prefix}refresh-{number}"
+            if self.with_refresh_token:
+                self.live.add(new_refresh)
+            else:
+                self.live.add(presented)  # provider keeps the old one valid
+        body = token_body(f"{self.prefix}access-{number}",
+                          new_refresh if self.with_refresh_token else "",
+                          expires_in=self.expires_in)
+        if not self.with_refresh_token:
+            body.pop("refresh_token")
+        return Answer(200, body)
