@@ -9,13 +9,11 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import F, Func, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
-from .conf import app_settings
 from .errors import EulerOAuthError
-from .models import Connection, OAuthClient
+from .models import Connection
 from .refresh import get_access_token
 
 logger = logging.getLogger("django_euler_oauth.middleware")
@@ -23,22 +21,7 @@ logger = logging.getLogger("django_euler_oauth.middleware")
 
 def get_connection(user: Any) -> Connection | None:
     """The user's active connection for the default client, in one query, or None."""
-    if not getattr(user, "is_authenticated", False):
-        return None
-    queryset = Connection.objects.active().filter(
-        user_id=user.pk, client__is_active=True
-    ).select_related("client")
-    slug = app_settings.DEFAULT_CLIENT
-    if slug:
-        return queryset.filter(client__slug=slug).first()
-    # No default named: the only active client is the default. Count them in the
-    # same query so a touched token still costs exactly one query.
-    active_clients = (OAuthClient.objects.filter(is_active=True).order_by()
-                      .values(n=Func(F("pk"), function="COUNT")))
-    rows = list(queryset.annotate(n_clients=Subquery(active_clients[:1]))[:2])
-    if len(rows) == 1 and getattr(rows[0], "n_clients", 0) == 1:
-        return rows[0]
-    return None
+    return Connection.objects.default_for(user)
 
 
 _object_getattribute = object.__getattribute__
