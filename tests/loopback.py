@@ -109,7 +109,8 @@ class ScriptedProvider:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:
@@ -174,8 +175,20 @@ class RotatingTokenEndpoint:
         self.issued = 0
         self.rejected = 0
         self.used: list[str] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     def __call__(self, request: Received) -> Answer:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return self._answer(request)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _answer(self, request: Received) -> Answer:
         form = request.form
         if self.delay:
             time.sleep(self.delay)
