@@ -125,6 +125,9 @@ class ProviderClient:
         except ValueError:
             body = None
         status = response.status_code
+        envelope_code = body.get("code") if isinstance(body, dict) else None
+        if status < 400 and isinstance(envelope_code, int) and 400 <= envelope_code < 600:
+            status = envelope_code  # the live envelope can report an error under HTTP 200
         failure = error_fields(body)
         if failure is None and status < 400:
             if body is None:
