@@ -71,7 +71,7 @@ def _seconds(payload: dict[str, Any], key: str, default: int | None) -> int | No
         raw = None
     try:
         value = int(str(raw)) if not isinstance(raw, (int, float)) else int(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON 1e999 is inf
         raise MalformedResponse(f"{key} is not a number.", stage=Stage.TOKEN) from None
     if not 0 < value <= MAX_EXPIRES_IN * (30 if key == "refresh_expires_in" else 1):
         raise MalformedResponse(f"{key}={value} is out of range.", stage=Stage.TOKEN)
