@@ -117,8 +117,11 @@ class ProviderClient:
             ) from err
 
     def _read(self, response: requests.Response, *, stage: str,
-              secrets: list[str | None]) -> Any:
-        """The decoded JSON of a successful answer; the right exception otherwise."""
+              secrets: list[str | None], empty_ok: bool = False) -> Any:
+        """The decoded JSON of a successful answer; the right exception otherwise.
+
+        ``empty_ok``: a 2xx answer with an empty body is a success (``None``).
+        """
         retry_after = parse_retry_after(response.headers)
         try:
             body = response.json()
@@ -130,6 +133,8 @@ class ProviderClient:
             status = envelope_code  # the live envelope can report an error under HTTP 200
         failure = error_fields(body)
         if failure is None and status < 400:
+            if body is None and empty_ok and not response.content.strip():
+                return None
             if body is None:
                 ctype = response.headers.get("Content-Type", "unknown type")
                 raise MalformedResponse(
@@ -138,6 +143,8 @@ class ProviderClient:
                 )
             return body
         code, description = failure or ("", "")
+        # The code is shown and logged like the description: it may echo what we sent.
+        code = redact(code, secrets)[:64]
         if not code:
             code = _status_code(status, stage)
             description = description or (f"HTTP {status}" if body is None else "")
@@ -149,7 +156,7 @@ class ProviderClient:
                              response=response, retry_after=retry_after)
 
     def _post_token_endpoint(self, url: str, fields: dict[str, str], *, stage: str,
-                             secrets: list[str | None]) -> Any:
+                             secrets: list[str | None], empty_ok: bool = False) -> Any:
         fields = {"client_id": self.oauth_client.client_id,
                   "client_secret": self.oauth_client.client_secret, **fields}
         if self.oauth_client.request_format == "json":
@@ -157,7 +164,7 @@ class ProviderClient:
         else:
             kwargs = {"data": fields}
         response = self._send("POST", url, stage=stage, secrets=secrets, **kwargs)
-        return self._read(response, stage=stage, secrets=secrets)
+        return self._read(response, stage=stage, secrets=secrets, empty_ok=empty_ok)
 
     # -- the OAuth endpoints ---------------------------------------------------
 
@@ -204,13 +211,14 @@ class ProviderClient:
         fields = {"token": token}
         if token_type_hint:
             fields["token_type_hint"] = token_type_hint
+        # RFC 7009 §2.2: the body of a 200 is ignored, and may well be empty.
         self._post_token_endpoint(self.oauth_client.revoke_url, fields, stage=Stage.TOKEN,
-                                  secrets=self._secrets(token))
+                                  secrets=self._secrets(token), empty_ok=True)
 
     def userinfo(self, access_token: str) -> dict[str, Any]:
         """Who the token belongs to (``/tiktok/oauth/userinfo``): the ``user`` object."""
         body = self.api_call("GET", "/tiktok/oauth/userinfo", access_token)
-        user = body.get("user") if isinstance(body, dict) else None
+        user = unwrap(body).get("user") if isinstance(body, dict) else None
         if not isinstance(user, dict):
             raise MalformedResponse("userinfo answer has no user object.", stage=Stage.API)
         return user
