@@ -73,6 +73,8 @@ def error_page(request: HttpRequest, error: EulerOAuthError, *, status: int | No
 
 
 def _scopes_to_request(client: OAuthClient, raw: str | None) -> str:
+    if raw is not None and not raw.strip():
+        raw = None  # "scope=" (an empty form field) asks for nothing special: the defaults
     requested = (raw if raw is not None else client.scopes).split()
     if raw is not None and len(raw) > MAX_PARAM_LENGTH:
         raise InvalidRequest("The scope parameter is too long.")
