@@ -10,6 +10,7 @@ from django.utils import timezone
 from django_euler_oauth.models import Connection, OAuthClient
 
 from .loopback import ScriptedProvider
+from .sandbox_fixtures import *  # noqa: F403  (sandbox fixtures, see that module)
 
 
 @pytest.fixture

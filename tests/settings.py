@@ -10,6 +10,7 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 ROOT_URLCONF = "tests.urls"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+STATIC_URL = "/static/"  # the live server's static handler needs one
 
 INSTALLED_APPS = [
     "django.contrib.admin",

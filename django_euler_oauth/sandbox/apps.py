@@ -6,3 +6,6 @@ class SandboxConfig(AppConfig):
     label = "euler_sandbox"
     verbose_name = "Euler Stream sandbox"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

@@ -1,2 +1,29 @@
+"""Mount under any prefix: ``path("sandbox/", include("django_euler_oauth.sandbox.urls"))``."""
+
+from django.urls import path
+
+from .views import api, authorize, control, token
+
 app_name = "euler_sandbox"
-urlpatterns: list = []
+
+_auth = "tiktok/oauth/authorize/<str:public_id>/"
+
+urlpatterns = [
+    path("tiktok/oauth/authorize", authorize.authorize, name="authorize"),
+    path(_auth + "permissions", authorize.permissions, name="permissions"),
+    path(_auth + "qr", authorize.qr, name="qr"),
+    path(_auth + "status", authorize.status, name="status"),
+    path(_auth + "phone", authorize.phone, name="phone"),
+    path(_auth + "confirm", authorize.confirm, name="confirm"),
+    path(_auth + "complete", authorize.complete, name="complete"),
+    path(_auth + "cancel", authorize.cancel, name="cancel"),
+    path("tiktok/oauth/token", token.token, name="token"),
+    path("tiktok/oauth/revoke", token.revoke, name="revoke"),
+    path("tiktok/oauth/introspect", token.introspect, name="introspect"),
+    path("tiktok/oauth/userinfo", api.userinfo, name="userinfo"),
+    path("webcast/fetch", api.fetch, name="fetch"),
+    path("webcast/bulk_live_check", api.bulk_live_check, name="bulk_live_check"),
+    path("webcast/rankings", api.rankings, name="rankings"),
+    path("control/", control.control_page, name="control"),
+    path("control/api", control.control_api, name="control_api"),
+]

@@ -1,0 +1,104 @@
+"""Creating sandbox clients and fake accounts, and the matching ``OAuthClient``.
+
+Used by the example project, the tests and the benchmarks::
+
+    from django_euler_oauth.sandbox.setup import ensure_demo_client
+    sandbox_client, oauth_client = ensure_demo_client(
+        "http://127.0.0.1:8000/sandbox",
+        redirect_uris=["http://127.0.0.1:8000/oauth/callback/"])
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from .models import FakeAccount, SandboxClient
+
+DEMO_ACCOUNTS: tuple[dict[str, Any], ...] = (
+    {"uid": "7000000000000000001", "sec_uid": "MS4wLjABAAAA-sandbox-streamer",
+     "unique_id": "sandbox_streamer", "nickname": "Sandbox Streamer", "region": "US",
+     "room_id": "7300000000000000001"},
+    {"uid": "7000000000000000002", "sec_uid": "MS4wLjABAAAA-sandbox-viewer",
+     "unique_id": "sandbox_viewer", "nickname": "Sandbox Viewer", "region": "GB",
+     "room_id": "", "has_live_permission": False},
+)
+
+
+def ensure_accounts() -> list[FakeAccount]:
+    """The fake TikTok accounts, creating the two demo ones when there are none."""
+    accounts = list(FakeAccount.objects.all())
+    if accounts:
+        return accounts
+    for values in DEMO_ACCOUNTS:
+        unique_id = values["unique_id"]
+        defaults = {k: v for k, v in values.items() if k != "unique_id"}
+        defaults["avatar_url"] = f"https://example.invalid/avatars/{unique_id}.png"
+        FakeAccount.objects.get_or_create(unique_id=unique_id, defaults=defaults)
+    return list(FakeAccount.objects.all())
+
+
+def ensure_sandbox_client(client_id: str, *, redirect_uris: Iterable[str],
+                          client_secret: str | None = None, name: str = "Sandbox demo app",
+                          **options: Any) -> SandboxClient:
+    """Create or update the sandbox client ``client_id`` (keeping its secret unless given).
+
+    ``options`` are :class:`SandboxClient` fields: ``response_style``,
+    ``token_transport``, ``api_key``, ``require_pkce`` and the lifetimes
+    (``access_lifetime``, ``refresh_lifetime``, ``code_lifetime``, ``qr_lifetime``).
+    """
+    client = SandboxClient.objects.filter(client_id=client_id).first()
+    if client is None:
+        client = SandboxClient(client_id=client_id,
+                               client_secret=client_secret or secrets.token_urlsafe(32))
+    elif client_secret:
+        client.client_secret = client_secret
+    client.name = name
+    client.redirect_uris = "\n".join(dict.fromkeys(redirect_uris))
+    for key, value in options.items():
+        if not hasattr(SandboxClient, key):
+            raise TypeError(f"SandboxClient has no option {key!r}.")
+        setattr(client, key, value)
+    client.save()
+    ensure_accounts()
+    return client
+
+
+def ensure_demo_client(base_url: str, *, redirect_uris: Iterable[str],
+                       slug: str = "sandbox", client_id: str = "sandbox-demo",
+                       client_secret: str | None = None, name: str = "Sandbox demo app",
+                       scopes: str = "webcast:fetch webcast:live_check webcast:rankings",
+                       fetch_userinfo: bool = True, oauth_fields: dict[str, Any] | None = None,
+                       **options: Any) -> tuple[SandboxClient, Any]:
+    """A sandbox client and the site's ``OAuthClient`` for it, endpoints under ``base_url``.
+
+    ``base_url`` is where the sandbox URLconf is mounted (``http://127.0.0.1:8000/sandbox``).
+    The sandbox client registers ``redirect_uris``; the OAuthClient leaves its own
+    redirect URI blank (built from the request) unless ``oauth_fields`` sets it.
+    ``options`` configure the sandbox client (see :func:`ensure_sandbox_client`);
+    ``response_style``/``token_transport`` variants are mirrored on the OAuthClient.
+    """
+    from django_euler_oauth.models import OAuthClient
+
+    sandbox = ensure_sandbox_client(client_id, redirect_uris=redirect_uris,
+                                    client_secret=client_secret, name=name, **options)
+    base = base_url.rstrip("/")
+    transport = options.get("token_transport", SandboxClient.TokenTransport.ANY)
+    fields: dict[str, Any] = {
+        "name": name,
+        "client_id": sandbox.client_id,
+        "client_secret": sandbox.client_secret,
+        "scopes": scopes,
+        "authorize_url": f"{base}/tiktok/oauth/authorize",
+        "token_url": f"{base}/tiktok/oauth/token",
+        "revoke_url": f"{base}/tiktok/oauth/revoke",
+        "api_base_url": base,
+        "fetch_userinfo": fetch_userinfo,
+        "use_pkce": bool(options.get("require_pkce", False)),
+        "token_transport": "x-oauth-token" if transport == "x-oauth-token" else "bearer",
+        "is_active": True,
+    }
+    fields.update(oauth_fields or {})
+    oauth, _created = OAuthClient.objects.update_or_create(slug=slug, defaults=fields)
+    return sandbox, oauth

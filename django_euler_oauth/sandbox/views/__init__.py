@@ -1,0 +1,1 @@
+"""The sandbox provider's views, one module per part of Euler Stream."""
