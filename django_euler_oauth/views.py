@@ -60,6 +60,11 @@ def error_page(request: HttpRequest, error: EulerOAuthError, *, status: int | No
         status = 502 if error.category == Category.RETRY else 400
         if error.category == Category.CONFIGURATION and error.default_status == 404:
             status = 404
+    session = getattr(request, "session", None)
+    if status >= 500 and session is not None and session.modified:
+        # SessionMiddleware does not save on a 5xx: save here, or a consumed state
+        # would stay usable (single use) after a provider failure.
+        session.save()
     context = {
         "error": error,
         "message": error.friendly_message,
