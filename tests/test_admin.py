@@ -1,0 +1,263 @@
+"""Admin screens: the secret is write-only, tokens never shown, actions reach the provider."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection as db
+
+from django_euler_oauth.models import Connection, OAuthClient
+
+from .loopback import Answer, token_body
+
+CLIENTS = "/admin/django_euler_oauth/oauthclient/"
+CONNECTIONS = "/admin/django_euler_oauth/connection/"
+SECRET = "admin-secret-PLAINTEXT-9876"
+TOKEN = "/tiktok/oauth/token"
+REVOKE = "/tiktok/oauth/revoke"
+
+
+@pytest.fixture
+def admin_browser(client, django_user_model):
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(admin)
+    return client
+
+
+@pytest.fixture
+def oauth(provider, make_client):
+    return make_client(base=provider.url, client_secret=SECRET)
+
+
+def raw_secret(pk):
+    with db.cursor() as cursor:
+        cursor.execute("SELECT client_secret FROM django_euler_oauth_oauthclient WHERE id = %s",
+                       [pk])
+        return cursor.fetchone()[0]
+
+
+def form_data(client, **changes):
+    data = {
+        "name": client.name, "slug": client.slug, "client_id": client.client_id,
+        "new_client_secret": "", "scopes": client.scopes, "redirect_uri": client.redirect_uri,
+        "is_active": "on", "authorize_url": client.authorize_url, "token_url": client.token_url,
+        "revoke_url": client.revoke_url, "api_base_url": client.api_base_url,
+        "request_format": client.request_format, "token_transport": client.token_transport,
+    }
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+# --- OAuth clients ---------------------------------------------------------------
+
+def test_change_page_never_shows_the_secret(admin_browser, oauth):
+    response = admin_browser.get(f"{CLIENTS}{oauth.pk}/change/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'name="new_client_secret"' in html and 'type="password"' in html
+    assert SECRET not in html
+    assert raw_secret(oauth.pk) not in html  # nor its ciphertext
+
+
+def test_list_and_add_pages_never_show_the_secret(admin_browser, oauth):
+    for url in (CLIENTS, f"{CLIENTS}add/", f"{CLIENTS}?q={oauth.slug}"):
+        response = admin_browser.get(url)
+        assert response.status_code == 200
+        assert SECRET not in response.content.decode()
+
+
+def test_blank_secret_keeps_the_stored_one(admin_browser, oauth):
+    before = raw_secret(oauth.pk)
+    response = admin_browser.post(f"{CLIENTS}{oauth.pk}/change/",
+                                  form_data(oauth, name="Renamed"))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    fresh = OAuthClient.objects.get(pk=oauth.pk)
+    assert fresh.name == "Renamed"
+    assert fresh.client_secret == SECRET
+    assert raw_secret(oauth.pk) == before
+
+
+def test_new_secret_replaces_the_stored_one(admin_browser, oauth):
+    response = admin_browser.post(f"{CLIENTS}{oauth.pk}/change/",
+                                  form_data(oauth, new_client_secret="brand-new-secret-1"))
+    assert response.status_code == 302
+    assert OAuthClient.objects.get(pk=oauth.pk).client_secret == "brand-new-secret-1"
+    assert "brand-new-secret-1" not in raw_secret(oauth.pk)
+
+
+def test_invalid_form_does_not_echo_the_new_secret(admin_browser, oauth):
+    response = admin_browser.post(f"{CLIENTS}{oauth.pk}/change/",
+                                  form_data(oauth, client_id="",
+                                            new_client_secret="typed-secret-555"))
+    assert response.status_code == 200  # the form comes back with an error
+    html = response.content.decode()
+    assert "typed-secret-555" not in html and SECRET not in html
+    assert OAuthClient.objects.get(pk=oauth.pk).client_secret == SECRET
+
+
+def test_creating_without_a_secret_is_refused(admin_browser, oauth):
+    data = form_data(oauth, slug="fresh", name="Fresh", client_id="cid-fresh")
+    response = admin_browser.post(f"{CLIENTS}add/", data)
+    assert response.status_code == 200
+    assert "A new OAuth client needs its secret." in response.content.decode()
+    assert not OAuthClient.objects.filter(slug="fresh").exists()
+
+
+def test_creating_with_a_secret(admin_browser, oauth):
+    data = form_data(oauth, slug="fresh", name="Fresh", client_id="cid-fresh",
+                     new_client_secret="fresh-secret-42")
+    response = admin_browser.post(f"{CLIENTS}add/", data)
+    assert response.status_code == 302
+    created = OAuthClient.objects.get(slug="fresh")
+    assert created.client_secret == "fresh-secret-42"
+    assert "fresh-secret-42" not in raw_secret(created.pk)
+
+
+# --- connections -----------------------------------------------------------------
+
+@pytest.fixture
+def connections(user, oauth, make_connection, make_client, django_user_model):
+    other_client = make_client()
+    bob = django_user_model.objects.create_user("bobby", "bob@example.com", "pw")
+    carol = django_user_model.objects.create_user("carol", "carol@example.com", "pw")
+    return {
+        "alice": make_connection(user, oauth, access_token="alice-ACCESS-tok",
+                                 refresh_token="alice-REFRESH-tok", external_username="tt_alice"),
+        "bob": make_connection(bob, other_client, access_token="bob-ACCESS-tok",
+                               refresh_token="bob-REFRESH-tok",
+                               status=Connection.Status.REAUTHORIZATION_REQUIRED),
+        "carol": make_connection(carol, oauth, access_token="carol-ACCESS-tok",
+                                 refresh_token="carol-REFRESH-tok", last_error="timed out"),
+    }
+
+
+TOKENS = ("alice-ACCESS-tok", "alice-REFRESH-tok", "bob-ACCESS-tok", "bob-REFRESH-tok",
+          "carol-ACCESS-tok", "carol-REFRESH-tok", SECRET)
+
+
+def listed(response):
+    return {c.pk for c in response.context["cl"].result_list}
+
+
+def test_changelist_never_shows_tokens_and_shows_time_left(admin_browser, connections):
+    response = admin_browser.get(CONNECTIONS)
+    assert response.status_code == 200
+    html = response.content.decode()
+    for secret in TOKENS:
+        assert secret not in html
+    assert "59m" in html  # access token: about an hour left
+    assert "29d 23h" in html  # refresh token: about 30 days left
+    assert "@tt_alice" in html
+
+
+def test_change_page_never_shows_tokens(admin_browser, connections):
+    conn = connections["alice"]
+    response = admin_browser.get(f"{CONNECTIONS}{conn.pk}/change/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    for secret in TOKENS:
+        assert secret not in html
+    with db.cursor() as cursor:
+        cursor.execute("SELECT access_token, refresh_token FROM django_euler_oauth_connection "
+                       "WHERE id = %s", [conn.pk])
+        for ciphertext in cursor.fetchone():
+            assert ciphertext not in html
+    assert "59m" in html
+
+
+def test_expired_token_shows_expired(admin_browser, user, oauth, make_connection):
+    make_connection(user, oauth, expires_in=-60)
+    assert "expired" in admin_browser.get(CONNECTIONS).content.decode()
+
+
+def test_no_add_page(admin_browser, connections):
+    assert admin_browser.get(f"{CONNECTIONS}add/").status_code == 403
+
+
+def test_filter_by_status(admin_browser, connections):
+    response = admin_browser.get(CONNECTIONS, {"status__exact": "reauthorization_required"})
+    assert listed(response) == {connections["bob"].pk}
+    response = admin_browser.get(CONNECTIONS, {"status__exact": "active"})
+    assert listed(response) == {connections["alice"].pk, connections["carol"].pk}
+
+
+def test_filter_by_client(admin_browser, connections, oauth):
+    response = admin_browser.get(CONNECTIONS, {"client__id__exact": oauth.pk})
+    assert listed(response) == {connections["alice"].pk, connections["carol"].pk}
+
+
+def test_needs_attention_filter(admin_browser, connections):
+    assert listed(admin_browser.get(CONNECTIONS, {"attention": "reauth"})) == \
+        {connections["bob"].pk}
+    assert listed(admin_browser.get(CONNECTIONS, {"attention": "failing"})) == \
+        {connections["carol"].pk}
+    assert len(listed(admin_browser.get(CONNECTIONS))) == 3
+
+
+def test_search_by_username(admin_browser, connections):
+    assert listed(admin_browser.get(CONNECTIONS, {"q": "bobby"})) == {connections["bob"].pk}
+    assert listed(admin_browser.get(CONNECTIONS, {"q": "tt_alice"})) == \
+        {connections["alice"].pk}
+    assert listed(admin_browser.get(CONNECTIONS, {"q": "carol@example.com"})) == \
+        {connections["carol"].pk}
+
+
+def test_refresh_action(admin_browser, connections, provider, oauth):
+    conn = connections["alice"]
+    provider.queue(TOKEN, Answer(200, token_body("alice-new-access", "alice-new-refresh")))
+    response = admin_browser.post(CONNECTIONS, {"action": "refresh_now",
+                                                "_selected_action": [conn.pk]}, follow=True)
+    assert response.status_code == 200
+    sent = provider.requests_to(TOKEN)
+    assert len(sent) == 1
+    assert sent[0].form["grant_type"] == "refresh_token"
+    assert sent[0].form["refresh_token"] == "alice-REFRESH-tok"
+    assert sent[0].form["client_secret"] == SECRET
+    row = Connection.objects.get(pk=conn.pk)
+    assert row.access_token == "alice-new-access" and row.refresh_token == "alice-new-refresh"
+    html = response.content.decode()
+    assert "Refreshed 1 connection." in html
+    assert "alice-new-access" not in html
+
+
+def test_refresh_action_reports_failures(admin_browser, connections, provider):
+    conn = connections["alice"]
+    provider.queue(TOKEN, Answer(400, {"error": "invalid_grant"}))
+    response = admin_browser.post(CONNECTIONS, {"action": "refresh_now",
+                                                "_selected_action": [conn.pk]}, follow=True)
+    html = response.content.decode()
+    assert "invalid_grant" in html
+    assert "alice-REFRESH-tok" not in html
+    row = Connection.objects.get(pk=conn.pk)
+    assert row.status == Connection.Status.REAUTHORIZATION_REQUIRED
+
+
+def test_revoke_action(admin_browser, connections, provider, oauth):
+    conn = connections["alice"]
+    provider.default(REVOKE, Answer(200, {}))
+    response = admin_browser.post(CONNECTIONS, {"action": "revoke",
+                                                "_selected_action": [conn.pk]}, follow=True)
+    assert response.status_code == 200
+    assert [r.form["token"] for r in provider.requests_to(REVOKE)] == \
+        ["alice-REFRESH-tok", "alice-ACCESS-tok"]
+    row = Connection.objects.get(pk=conn.pk)
+    assert row.status == Connection.Status.REVOKED
+    assert row.access_token == "" and row.refresh_token == ""
+    assert "Revoked 1 connection." in response.content.decode()
+    # The others are untouched.
+    assert Connection.objects.get(pk=connections["carol"].pk).access_token == "carol-ACCESS-tok"
+
+
+def test_revoke_action_when_the_provider_is_down(admin_browser, connections, provider):
+    conn = connections["alice"]
+    provider.default(REVOKE, Answer(503, "down"))
+    response = admin_browser.post(CONNECTIONS, {"action": "revoke",
+                                                "_selected_action": [conn.pk]}, follow=True)
+    assert Connection.objects.get(pk=conn.pk).status == Connection.Status.REVOKED
+    assert "could not confirm" in response.content.decode()
+
+
+def test_staff_without_permission_cannot_see_connections(client, django_user_model,
+                                                         connections):
+    staff = django_user_model.objects.create_user("staff", "s@example.com", "pw", is_staff=True)
+    client.force_login(staff)
+    assert client.get(CONNECTIONS).status_code == 403
