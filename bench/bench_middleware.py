@@ -1,0 +1,73 @@
+"""Figure 1: the middleware's per-request cost through Django's full WSGI handler.
+
+1a: a view that never reads the token, with and without the middleware in the
+stack: throughput ratio (target >= 0.98) and extra queries (target 0).
+1b: a view that reads a fresh token vs a view doing the comparable hand-written
+lookup: throughput ratio (target >= 0.85) and queries (target: exactly 1 more
+than the session+user queries, i.e. the same count as the baseline lookup).
+"""
+
+from __future__ import annotations
+
+import os
+
+from bench.common import Row, interleaved_ratio, setup_django
+
+
+def main() -> None:
+    setup_django()
+    from django.conf import settings
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext, override_settings
+
+    from bench.site import make_client, make_connection, make_user_session, prepare_databases
+
+    db = os.environ.get("BENCH_DB", "sqlite")
+    count = int(os.environ.get("BENCH_COUNT", "400"))
+    rounds = int(os.environ.get("BENCH_ROUNDS", "9"))
+    prepare_databases()
+    user, cookie = make_user_session()
+    client = make_client("https://provider.invalid")
+    make_connection(user, client)
+
+    ours_mw = "django_euler_oauth.middleware.EulerTokenMiddleware"
+    with_mw = WSGIHandler()
+    with override_settings(MIDDLEWARE=[m for m in settings.MIDDLEWARE if m != ours_mw]):
+        without_mw = WSGIHandler()
+
+    from bench.site import wsgi_caller
+
+    untouched_with = wsgi_caller(with_mw, "/untouched/", cookie)
+    untouched_without = wsgi_caller(without_mw, "/untouched/", cookie)
+    token_view = wsgi_caller(with_mw, "/token/", cookie)
+    baseline_view = wsgi_caller(with_mw, "/baseline/", cookie)
+    for call in (untouched_with, untouched_without, token_view, baseline_view):
+        assert call() == 200
+
+    def queries(call: object) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            call()  # type: ignore[operator]
+        return len(captured)
+
+    q_with, q_without = queries(untouched_with), queries(untouched_without)
+    q_token, q_base = queries(token_view), queries(baseline_view)
+
+    ours, base, ratio = interleaved_ratio(untouched_with, untouched_without,
+                                          count=count, rounds=rounds)
+    Row(f"1a untouched view, middleware on/off ({db})", round(ours), round(base),
+        round(ratio, 3), ">= 0.98", ratio >= 0.98, "req/s").emit()
+    Row(f"1a extra queries when the view does not read the token ({db})", q_with - q_without,
+        0, None, "0", q_with == q_without, "queries").emit()
+
+    ours, base, ratio = interleaved_ratio(token_view, baseline_view, count=count,
+                                          rounds=rounds)
+    Row(f"1b fresh token read vs one-lookup view ({db})", round(ours), round(base),
+        round(ratio, 3), ">= 0.85", ratio >= 0.85, "req/s").emit()
+    Row(f"1b queries for a token read (session+user+ours) ({db})", q_token, q_base, None,
+        f"= baseline ({q_base})", q_token == q_base, "queries",
+        note=f"untouched view: {q_without}").emit()
+
+
+if __name__ == "__main__":
+    main()

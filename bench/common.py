@@ -1,0 +1,70 @@
+"""Shared pieces of the benchmarks: Django set-up, timing, result rows."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULT_PREFIX = "BENCH-RESULT "
+
+
+def setup_django() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    import django
+
+    django.setup()
+
+
+@dataclasses.dataclass
+class Row:
+    figure: str
+    ours: float | str
+    baseline: float | str
+    ratio: float | None
+    target: str
+    passed: bool | None
+    unit: str = ""
+    note: str = ""
+
+    def emit(self) -> None:
+        """Print the row for bench/run.py to collect (one JSON line)."""
+        print(RESULT_PREFIX + json.dumps(dataclasses.asdict(self)), flush=True)
+
+
+def rate(fn: Callable[[], object], count: int) -> float:
+    """Calls per second of ``fn`` over ``count`` calls."""
+    start = time.perf_counter()
+    for _ in range(count):
+        fn()
+    return count / (time.perf_counter() - start)
+
+
+def interleaved_ratio(ours: Callable[[], object], base: Callable[[], object], *, count: int,
+                      rounds: int, warmup: int = 200) -> tuple[float, float, float]:
+    """Median rates of ``ours`` and ``base`` and the median of per-round ratios.
+
+    Rounds alternate which runs first, so drift on a noisy machine hits both.
+    """
+    for _ in range(warmup):
+        ours()
+        base()
+    ours_rates, base_rates, ratios = [], [], []
+    for index in range(rounds):
+        if index % 2:
+            o = rate(ours, count)
+            b = rate(base, count)
+        else:
+            b = rate(base, count)
+            o = rate(ours, count)
+        ours_rates.append(o)
+        base_rates.append(b)
+        ratios.append(o / b)
+    return statistics.median(ours_rates), statistics.median(base_rates), statistics.median(ratios)

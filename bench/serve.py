@@ -1,0 +1,95 @@
+"""Serving the bench project (with the sandbox provider) on loopback, in a subprocess.
+
+A fixed pool of threads answers requests (each keeps its database connection),
+as gunicorn's gthread workers would; Django's runserver would open a new
+database connection per request and measure that instead of the provider.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """The pooled server below, in a subprocess on 127.0.0.1; stop() ends it."""
+
+    def __init__(self, threads: int = 32) -> None:
+        self.port = free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT),
+               "DJANGO_SETTINGS_MODULE": "bench.settings"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.serve", str(self.port), str(threads)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("the bench server did not start within 30 s")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def serve(port: int, threads: int) -> None:
+    from bench.common import setup_django
+
+    setup_django()
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    pool = ThreadPoolExecutor(max_workers=threads)
+
+    class PooledServer(WSGIServer):
+        request_queue_size = 256
+
+        def process_request(self, request: Any, client_address: Any) -> None:
+            pool.submit(self._handle, request, client_address)
+
+        def _handle(self, request: Any, client_address: Any) -> None:
+            try:
+                self.finish_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
+            finally:
+                self.shutdown_request(request)
+
+    server = PooledServer(("127.0.0.1", port), QuietHandler, ipv6=False)
+    server.set_app(WSGIHandler())
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]), int(sys.argv[2]))
