@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
 from typing import Any
 
 from django.utils import timezone
@@ -13,6 +14,12 @@ from .errors import MalformedResponse, Stage
 
 # An access token that claims to live longer than this is not a real answer.
 MAX_EXPIRES_IN = 366 * 24 * 3600
+
+# RFC 6749 §3.3 scope-token (printable ASCII but space, '"' and '\\'), and what
+# Connection.scope holds: anything else is refused, not stored (PostgreSQL would
+# reject a NUL or an over-long value with a 500).
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+MAX_SCOPE_LENGTH = 1000
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -89,6 +96,15 @@ def _scope(payload: dict[str, Any], requested: str) -> str:
     return requested  # RFC 6749 §5.1: omitted means "as requested"
 
 
+def _checked_scope(scope: str) -> str:
+    tokens = scope.split()
+    scope = " ".join(tokens)
+    if len(scope) > MAX_SCOPE_LENGTH or not all(_SCOPE_TOKEN.fullmatch(t) for t in tokens):
+        raise MalformedResponse("The token answer's scope is not a list of scope tokens.",
+                                stage=Stage.TOKEN)
+    return scope
+
+
 def parse_token_payload(body: Any, *, requested_scope: str = "") -> TokenSet:
     """A :class:`TokenSet` from a decoded JSON answer, or :class:`MalformedResponse`."""
     if not isinstance(body, dict):
@@ -115,5 +131,5 @@ def parse_token_payload(body: Any, *, requested_scope: str = "") -> TokenSet:
         token_type="Bearer",
         expires_in=expires_in,
         refresh_expires_in=_seconds(payload, "refresh_expires_in", None),
-        scope=_scope(payload, requested_scope),
+        scope=_checked_scope(_scope(payload, requested_scope)),
     )
