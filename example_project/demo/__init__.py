@@ -1,0 +1,1 @@
+"""The example site: sign in, connect a TikTok account, use it, disconnect."""

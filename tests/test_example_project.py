@@ -1,0 +1,78 @@
+"""``python3 example_project/run.py`` sets everything up from nothing (checked with --check)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ROOT / "example_project" / "run.py"
+
+
+def example_env(tmp: Path) -> dict[str, str]:
+    """Environment for the example project with every file under ``tmp``."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DJANGO_", "EULER_OAUTH_", "EXAMPLE_", "DATABASE_URL",
+                                "SANDBOX_DATABASE_URL"))}
+    env.update({
+        "EXAMPLE_ENV_FILE": str(tmp / ".env"),
+        "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
+        "SANDBOX_DATABASE_URL": f"sqlite:///{tmp / 'sandbox.sqlite3'}",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def run_check(tmp: Path, port: int = 8765) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(RUN), "--check", "--port", str(port)],
+                          env=example_env(tmp), cwd=tmp, capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.slow
+def test_run_check_bootstraps_both_databases_and_the_demo_client(tmp_path):
+    result = run_check(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Set-up OK" in result.stdout
+    env_values = dict(line.split("=", 1) for line in (tmp_path / ".env").read_text().splitlines()
+                      if "=" in line and not line.startswith("#"))
+    key = env_values["EULER_OAUTH_ENCRYPTION_KEYS"]
+    Fernet(key.encode())  # a valid key
+    assert key not in result.stdout + result.stderr
+
+    site = sqlite3.connect(tmp_path / "db.sqlite3")
+    sandbox = sqlite3.connect(tmp_path / "sandbox.sqlite3")
+    try:
+        token_url, secret = site.execute(
+            "SELECT token_url, client_secret FROM django_euler_oauth_oauthclient "
+            "WHERE slug='sandbox'").fetchone()
+        assert token_url == "http://127.0.0.1:8765/sandbox/tiktok/oauth/token"
+        assert secret.startswith("gAAAA")  # encrypted at rest
+        assert site.execute("SELECT is_superuser FROM auth_user WHERE username='demo'"
+                            ).fetchone() == (1,)
+        uris = sandbox.execute("SELECT redirect_uris FROM euler_sandbox_sandboxclient"
+                               ).fetchone()[0]
+        assert "http://127.0.0.1:8765/oauth/callback/" in uris.split()
+        # Each database holds only its own tables.
+        site_tables = {r[0] for r in site.execute("SELECT name FROM sqlite_master")}
+        assert not any(name.startswith("euler_sandbox_") for name in site_tables)
+        sandbox_tables = {r[0] for r in sandbox.execute("SELECT name FROM sqlite_master")}
+        assert "django_euler_oauth_connection" not in sandbox_tables
+    finally:
+        site.close()
+        sandbox.close()
+
+    # A second run (another port) keeps the key and moves the client.
+    again = run_check(tmp_path, port=8766)
+    assert again.returncode == 0, again.stderr
+    assert f"EULER_OAUTH_ENCRYPTION_KEYS={key}" in (tmp_path / ".env").read_text()
+    with contextlib.closing(sqlite3.connect(tmp_path / "db.sqlite3")) as site:
+        assert site.execute("SELECT COUNT(*), MIN(token_url) FROM django_euler_oauth_oauthclient"
+                            ).fetchone() == (1, "http://127.0.0.1:8766/sandbox/tiktok/oauth/token")
