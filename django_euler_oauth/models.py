@@ -38,6 +38,10 @@ class OAuthClientQuerySet(models.QuerySet["OAuthClient"]):
         active = self.active()
         if slug:
             try:
+                # A slug from a request is user input: PostgreSQL refuses NUL in a
+                # query parameter (a 500), and no slug is longer than the column.
+                if "\x00" in slug or len(slug) > 50:
+                    raise OAuthClient.DoesNotExist
                 return active.get(slug=slug)
             except OAuthClient.DoesNotExist:
                 raise UnknownClient(f"No active OAuth client with slug {slug!r}.") from None
