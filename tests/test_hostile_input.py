@@ -609,3 +609,21 @@ def test_redirect_uri_and_query_cannot_be_smuggled(provider: ScriptedProvider, o
     assert sent["redirect_uri"] == ["http://testserver/oauth/callback/"]
     assert sent["response_type"] == ["code"] and sent["client_id"] == [oauth.client_id]
     assert sent["state"] != ["mine"] and len(sent["state"]) == 1
+
+
+# --- values the database cannot hold -----------------------------------------------------
+
+NUL_CASES = [pytest.param(db, id=db, marks=[pytest.mark.postgres] if db == "postgres" else [])
+             for db in ("sqlite", "postgres")]
+
+
+@pytest.mark.parametrize("backend", NUL_CASES)
+def test_client_slug_with_nul_is_unknown_not_a_500(backend: str, oauth: Any, user: Any,
+                                                  make_connection: Any) -> None:
+    """PostgreSQL refuses NUL in text parameters: such a slug must not reach a query."""
+    make_connection(user, oauth)
+    web = web_for(user)
+    for slug in ("\x00", oauth.slug + "\x00", "x" * 10000):
+        assert web.get("/oauth/authorize/", {"client": slug}).status_code == 404
+        assert web.post("/oauth/disconnect/", {"client": slug}).status_code == 404
+    assert Connection.objects.get(user=user).status == Connection.Status.ACTIVE
