@@ -74,12 +74,20 @@ def race(pk: int, threads: int) -> dict[str, Any]:
         receivers.append((name, receiver))
     barrier = threading.Barrier(threads, timeout=DEADLINE)
     results: list[dict[str, Any]] = [{"error": "did not finish"} for _ in range(threads)]
+    row_locks = [0]
+
+    def count_row_locks(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if "FOR UPDATE" in sql:
+            with lock:
+                row_locks[0] += 1
+        return execute(sql, params, many, context)
 
     def work(index: int) -> None:
         try:
             barrier.wait()
             conn = Connection.objects.select_related("client").get(pk=pk)
-            results[index] = {"token": get_access_token(conn)}
+            with connections["default"].execute_wrapper(count_row_locks):
+                results[index] = {"token": get_access_token(conn)}
         except Exception as err:
             results[index] = {"error": type(err).__name__, "code": getattr(err, "code", ""),
                               "retryable": isinstance(err, RetryableError),
@@ -94,7 +102,7 @@ def race(pk: int, threads: int) -> dict[str, Any]:
         thread.join(timeout=DEADLINE)
     for name, receiver in receivers:
         getattr(signals, name).disconnect(receiver)
-    return {"results": results, "signals": dict(counts),
+    return {"results": results, "signals": dict(counts), "row_locks": row_locks[0],
             "alive": sum(thread.is_alive() for thread in pool)}
 
 
@@ -249,6 +257,18 @@ def test_16_threads_one_refresh_on_postgres(provider, race_connection):
 
 
 @_apply(pg)
+def test_threads_of_one_process_share_one_locked_attempt(provider, race_connection):
+    """The other 15 threads wait for the first one's outcome instead of each taking the
+    row lock in turn (which under a storm adds a transaction per waiting thread)."""
+    endpoint = RotatingTokenEndpoint("refresh-0", delay=0.5)
+    provider.handle(TOKEN, endpoint)
+    report = race(race_connection.pk, 16)
+    assert report["results"] == [{"token": "access-1"}] * 16
+    assert report["row_locks"] == 1
+    assert len(provider.requests_to(TOKEN)) == 1
+
+
+@_apply(pg)
 def test_4_processes_x_4_threads_one_refresh_on_postgres(provider, race_connection, tmp_path):
     endpoint = RotatingTokenEndpoint("refresh-0", delay=0.5)
     provider.handle(TOKEN, endpoint)
@@ -258,6 +278,8 @@ def test_4_processes_x_4_threads_one_refresh_on_postgres(provider, race_connecti
     assert len(provider.requests_to(TOKEN)) == 1
     assert (endpoint.issued, endpoint.rejected) == (1, 0)
     assert counts == {"token_refreshed": 1}
+    # One locked attempt per process; its other threads share that attempt's outcome.
+    assert [report["row_locks"] for report in reports] == [1] * 4
     assert Connection.objects.get(pk=race_connection.pk).refresh_token == "refresh-1"
 
 
