@@ -49,6 +49,7 @@ class Stage:
 
 
 _MAX_DESCRIPTION = 300
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
@@ -58,6 +59,8 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
             text = text.replace(secret, "[redacted]")
     # Anything shaped like a bearer token or long opaque credential.
     text = re.sub(r"(?i)(bearer\s+)\S+", r"\1[redacted]", text)
+    # Control characters (newlines, NUL) would let a provider forge log lines.
+    text = _CONTROL.sub(" ", text)
     if len(text) > _MAX_DESCRIPTION:
         text = text[:_MAX_DESCRIPTION] + "…"
     return text

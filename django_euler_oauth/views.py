@@ -126,6 +126,13 @@ def _session_lost_hint(request: HttpRequest) -> bool:
             or not request.user.is_authenticated)
 
 
+def _profile_text(value: Any) -> str:
+    """A userinfo field fit for a CharField(100): text, no control characters (no NUL)."""
+    if not isinstance(value, (str, int)):
+        return ""
+    return "".join(ch for ch in str(value) if ch.isprintable())[:100]
+
+
 def _store_connection(request: HttpRequest, client: OAuthClient, tokens: Any,
                       profile: dict[str, Any] | None) -> tuple[Connection, bool]:
     """Create or replace the user's connection for ``client`` in one transaction."""
@@ -144,8 +151,8 @@ def _store_connection(request: HttpRequest, client: OAuthClient, tokens: Any,
         "refreshed_at": None,
     }
     if profile:
-        values["external_id"] = str(profile.get("uid") or profile.get("secUid") or "")[:100]
-        values["external_username"] = str(profile.get("uniqueId") or "")[:100]
+        values["external_id"] = _profile_text(profile.get("uid") or profile.get("secUid"))
+        values["external_username"] = _profile_text(profile.get("uniqueId"))
     for attempt in range(2):
         try:
             with transaction.atomic():

@@ -133,6 +133,12 @@ def test_descriptions_are_redacted_and_bounded():
     assert len(str(long)) < 400
 
 
+def test_descriptions_cannot_forge_log_lines():
+    err = error_for_code("invalid_grant", "bad\nWARNING forged line\r\x00\u2028end")
+    assert "\n" not in str(err) and "\r" not in str(err) and "\x00" not in err.description
+    assert "forged line" in err.description  # the text stays readable, on one line
+
+
 def test_redact_masks_given_secrets():
     text = redact("client sekrit-1234 and token tok-5678 and short ab", ["sekrit-1234",
                                                                           "tok-5678", "ab"])

@@ -195,6 +195,21 @@ def test_userinfo_is_stored(browser, user, provider, make_client):
     assert any("@tt_alice" in m for m in messages_of(response))
 
 
+def test_userinfo_with_control_characters_is_stored_clean(browser, user, provider,
+                                                          make_client):
+    """A NUL is refused by PostgreSQL (a 500 before); newlines have no place in a name."""
+    make_client(base=provider.url, fetch_userinfo=True)
+    params = start(browser)
+    provider.queue(TOKEN, Answer(200, token_body("acc-u")))
+    provider.queue(USERINFO, Answer(200, {"user": {"uid": "70\x0001", "uniqueId":
+                                                   "tt\x00_al\nice" + "x" * 200}}))
+    response = browser.get(CALLBACK, {"code": "c", "state": params["state"]})
+    assert response.status_code == 302
+    conn = Connection.objects.get(user=user)
+    assert conn.external_id == "7001"
+    assert conn.external_username.startswith("tt_alice") and len(conn.external_username) == 100
+
+
 @pytest.mark.parametrize("answer", [Answer(500, "oops"), Answer(reset=True),
                                     Answer(200, {"nobody": True}),
                                     Answer(401, {"error": "invalid_token"})])
