@@ -28,8 +28,9 @@ def main() -> None:
         ok = False
         out.write(str(err))
     elapsed = time.perf_counter() - began
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"ok": ok, "seconds": elapsed, "peak_kib": peak_kib,
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"ok": ok, "seconds": elapsed, "peak_kib": usage.ru_maxrss,
+                      "cpu_seconds": usage.ru_utime + usage.ru_stime,
                       "output": out.getvalue()[-500:]}), flush=True)
 
 

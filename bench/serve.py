@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import socketserver
 import subprocess
 import sys
 import time
@@ -47,6 +48,12 @@ class Server:
         self.stop()
         raise RuntimeError("the bench server did not start within 30 s")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server process has used so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
@@ -72,8 +79,11 @@ def serve(port: int, threads: int) -> None:
 
     pool = ThreadPoolExecutor(max_workers=threads)
 
-    class PooledServer(WSGIServer):
+    # ThreadingMixIn only so Django's handler keeps connections alive (it sends
+    # "Connection: close" otherwise); requests go to the fixed pool, not new threads.
+    class PooledServer(socketserver.ThreadingMixIn, WSGIServer):
         request_queue_size = 256
+        daemon_threads = True
 
         def process_request(self, request: Any, client_address: Any) -> None:
             pool.submit(self._handle, request, client_address)
