@@ -368,12 +368,16 @@ def _drive(site: ServerGroup, sandbox: ServerGroup, workdir: Path, started: floa
     assert pks_of["disconnected"] == {user.pk: 1 for user in leaving}
     assert all(line["revoked_remotely"] for line in sent if line["signal"] == "disconnected")
 
+    provider_calls = controls.call_counts()
+    by_endpoint = ", ".join(f"{name} {n}" for name, n in sorted(provider_calls.items()))
     site_requests = sum(n for (what, _), n in stats.statuses.items() if what != "sandbox")
     print(f"\nload: {USERS} users, {SITE_PROCESSES} site workers x {SITE_THREADS} threads "
           f"+ {SANDBOX_PROCESSES} sandbox workers x {SANDBOX_THREADS}; "
           f"{stats.total} requests from the driver ({site_requests} to the site, "
           f"{stats.total - site_requests} to the sandbox screens), "
-          f"{sum(failures.values())} failures (5xx or transport); served per site worker "
+          f"{sum(failures.values())} failures (5xx or transport); the sandbox counted "
+          f"{sum(provider_calls.values())} calls ({by_endpoint}); "
+          f"served per site worker "
           f"{sorted(site_counts.values())}; provider token calls {token_calls[-1]} "
           f"({USERS} code exchanges + {2 * USERS} refreshes); signals "
           f"connected={kinds['connected']} token_refreshed={kinds['token_refreshed']} "
