@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
+import django
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -16,6 +17,18 @@ from .errors import EulerOAuthError
 from .models import Connection, OAuthClient
 from .refresh import refresh_connection
 from .revocation import disconnect
+from .templatetags.euler_oauth import time_left
+
+
+def _https(db_field: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Endpoint fields assume https:// when typed without a scheme (Django 5+)."""
+    if isinstance(db_field, models.URLField) and django.VERSION >= (5, 0):
+        kwargs.setdefault("assume_scheme", "https")
+    return kwargs
+
+
+def _formfield(db_field: Any, **kwargs: Any) -> Any:
+    return db_field.formfield(**_https(db_field, kwargs))
 
 
 class OAuthClientForm(forms.ModelForm):
@@ -28,6 +41,7 @@ class OAuthClientForm(forms.ModelForm):
 
     class Meta:
         model = OAuthClient
+        formfield_callback = _formfield
         fields = ("name", "slug", "client_id", "scopes", "redirect_uri", "is_active",
                   "authorize_url", "token_url", "revoke_url", "api_base_url", "use_pkce",
                   "request_format", "token_transport", "fetch_userinfo")
@@ -53,6 +67,10 @@ class OAuthClientAdmin(admin.ModelAdmin):
     list_filter = ("is_active", "use_pkce", "request_format", "token_transport")
     search_fields = ("name", "slug", "client_id")
     prepopulated_fields = {"slug": ("name",)}
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest,
+                              **kwargs: Any) -> Any:
+        return super().formfield_for_dbfield(db_field, request, **_https(db_field, kwargs))
+
     fieldsets = (
         (None, {"fields": ("name", "slug", "client_id", "new_client_secret", "scopes",
                            "redirect_uri", "is_active")}),
@@ -61,22 +79,6 @@ class OAuthClientAdmin(admin.ModelAdmin):
         (_("Protocol"), {"fields": ("use_pkce", "request_format", "token_transport",
                                     "fetch_userinfo")}),
     )
-
-
-def _left(value: datetime.timedelta | None) -> str:
-    if value is None:
-        return "—"
-    seconds = int(value.total_seconds())
-    if seconds <= 0:
-        return str(_("expired"))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes}m"
-    return f"{minutes}m"
 
 
 class NeedsAttentionFilter(admin.SimpleListFilter):
@@ -119,11 +121,11 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("access token left"), ordering="expires_at")
     def access_left(self, obj: Connection) -> str:
-        return _left(obj.access_time_left)
+        return time_left(obj.access_time_left)
 
     @admin.display(description=_("refresh token left"), ordering="refresh_expires_at")
     def refresh_left(self, obj: Connection) -> str:
-        return _left(obj.refresh_time_left)
+        return time_left(obj.refresh_time_left)
 
     @admin.action(description=_("Refresh tokens now"), permissions=["change"])
     def refresh_now(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 from typing import Any
 
@@ -15,23 +14,7 @@ from django.views.decorators.http import require_POST
 from django_euler_oauth.api import EulerAPI
 from django_euler_oauth.errors import EulerOAuthError
 from django_euler_oauth.models import Connection, OAuthClient
-
-
-def time_left(delta: datetime.timedelta | None) -> str:
-    """'59 min', '29 days 23 h', 'expired' or '—' for a remaining lifetime."""
-    if delta is None:
-        return "—"
-    seconds = int(delta.total_seconds())
-    if seconds <= 0:
-        return "expired"
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days} day{'s' if days != 1 else ''} {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min" if minutes else f"{seconds} s"
+from django_euler_oauth.templatetags.euler_oauth import time_left
 
 
 def _connection(request: HttpRequest) -> Connection | None:

@@ -152,10 +152,10 @@ def _find(client: SandboxClient, value: str, hint: str
     return None, None
 
 
-@provider_endpoint("revoke")
-@require_POST
-def revoke(request: HttpRequest) -> HttpResponse:
-    """RFC 7009: success for any token once the client is authenticated."""
+def _token_request(request: HttpRequest
+                   ) -> HttpResponse | tuple[SandboxClient, AccessToken | None,
+                                             RefreshToken | None]:
+    """Revoke and introspect alike: an authenticated client and the token it names."""
     fields = read_body(request)
     if fields is None:
         return failure("invalid_request", "Malformed request body", 400)
@@ -165,8 +165,19 @@ def revoke(request: HttpRequest) -> HttpResponse:
     value = fields.get("token", "")
     if not value:
         return _missing("token", client)
-    now = timezone.now()
     access, refresh = _find(client, value, fields.get("token_type_hint", ""))
+    return client, access, refresh
+
+
+@provider_endpoint("revoke")
+@require_POST
+def revoke(request: HttpRequest) -> HttpResponse:
+    """RFC 7009: success for any token once the client is authenticated."""
+    found = _token_request(request)
+    if isinstance(found, HttpResponse):
+        return found
+    client, access, refresh = found
+    now = timezone.now()
     if refresh is not None:
         # A refresh token stands for the whole grant: every token of it dies.
         Grant.objects.filter(pk=refresh.grant_id, revoked_at__isnull=True).update(revoked_at=now)
@@ -179,17 +190,11 @@ def revoke(request: HttpRequest) -> HttpResponse:
 @require_POST
 def introspect(request: HttpRequest) -> HttpResponse:
     """RFC 7662: ``active`` and, when active, what the token is."""
-    fields = read_body(request)
-    if fields is None:
-        return failure("invalid_request", "Malformed request body", 400)
-    client = authenticate_client(request, fields)
-    if isinstance(client, HttpResponse):
-        return client
-    value = fields.get("token", "")
-    if not value:
-        return _missing("token", client)
+    found = _token_request(request)
+    if isinstance(found, HttpResponse):
+        return found
+    client, access, refresh = found
     now = timezone.now()
-    access, refresh = _find(client, value, fields.get("token_type_hint", ""))
     answer: dict[str, Any] = {"active": False}
     if access is not None:
         grant = access.grant
