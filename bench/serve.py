@@ -1,21 +1,18 @@
 """Serving the bench project (with the sandbox provider) on loopback, in a subprocess.
 
-A fixed pool of threads answers requests (each keeps its database connection),
-as gunicorn's gthread workers would; Django's runserver would open a new
-database connection per request and measure that instead of the provider.
+A fixed pool of threads answers requests (tests/pooled_server.py), with
+keep-alive, as gunicorn's gthread workers would; Django's runserver would open
+a new database connection per request and measure that instead of the provider.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import socketserver
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,34 +68,10 @@ def serve(port: int, threads: int) -> None:
 
     setup_django()
     from django.core.handlers.wsgi import WSGIHandler
-    from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
 
-    class QuietHandler(WSGIRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+    from tests.pooled_server import pooled_server
 
-    pool = ThreadPoolExecutor(max_workers=threads)
-
-    # ThreadingMixIn only so Django's handler keeps connections alive (it sends
-    # "Connection: close" otherwise); requests go to the fixed pool, not new threads.
-    class PooledServer(socketserver.ThreadingMixIn, WSGIServer):
-        request_queue_size = 256
-        daemon_threads = True
-
-        def process_request(self, request: Any, client_address: Any) -> None:
-            pool.submit(self._handle, request, client_address)
-
-        def _handle(self, request: Any, client_address: Any) -> None:
-            try:
-                self.finish_request(request, client_address)
-            except Exception:
-                self.handle_error(request, client_address)
-            finally:
-                self.shutdown_request(request)
-
-    server = PooledServer(("127.0.0.1", port), QuietHandler, ipv6=False)
-    server.set_app(WSGIHandler())
-    server.serve_forever()
+    pooled_server(port, WSGIHandler(), threads=threads, keep_alive=True).serve_forever()
 
 
 if __name__ == "__main__":

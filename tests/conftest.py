@@ -10,6 +10,7 @@ from django.utils import timezone
 from django_euler_oauth.models import Connection, OAuthClient
 
 from .loopback import ScriptedProvider
+from .recorder import Recorder
 from .sandbox_fixtures import *  # noqa: F403  (sandbox fixtures, see that module)
 
 
@@ -66,3 +67,24 @@ def make_connection(db: Any) -> Callable[..., Connection]:
         return Connection.objects.create(user=user, client=client, **values)
 
     return make
+
+
+@pytest.fixture
+def oauth(make_client: Callable[..., OAuthClient], provider: ScriptedProvider) -> OAuthClient:
+    """An OAuth client whose endpoints are the scripted provider's."""
+    return make_client(base=provider.url)
+
+
+@pytest.fixture
+def browser(client: Any, user: Any) -> Any:
+    """The test client, logged in as ``user``."""
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def recorder(db: Any) -> Iterator[Recorder]:
+    """Counts every signal the app sends (run on_commit callbacks with ``.commit()``)."""
+    rec = Recorder()
+    yield rec
+    rec.close()

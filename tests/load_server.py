@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -144,36 +143,10 @@ def serve(config_path: str) -> None:
     _record_signals(Path(config["events"]))
 
     from django.core.handlers.wsgi import WSGIHandler
-    from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
 
-    class QuietHandler(WSGIRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+    from .pooled_server import pooled_server
 
-    pool = ThreadPoolExecutor(max_workers=int(config["threads"]))
     pid = str(os.getpid()).encode()
-
-    class PooledServer(WSGIServer):
-        # Django's WSGIServer is not a ThreadingMixIn, so every answer says
-        # "Connection: close": one request per connection, no idle keep-alive
-        # socket ever holds a pool thread.
-        request_queue_size = 512
-
-        def server_bind(self) -> None:
-            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            super().server_bind()
-
-        def process_request(self, request: Any, client_address: Any) -> None:
-            pool.submit(self._handle, request, client_address)
-
-        def _handle(self, request: Any, client_address: Any) -> None:
-            try:
-                self.finish_request(request, client_address)
-            except Exception:
-                self.handle_error(request, client_address)
-            finally:
-                self.shutdown_request(request)
-
     django_app = WSGIHandler()
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
@@ -181,8 +154,10 @@ def serve(config_path: str) -> None:
             return start_response(status, [*headers, ("X-Served-By", pid.decode())], exc_info)
         return django_app(environ, start)
 
-    server = PooledServer(("127.0.0.1", int(config["port"])), QuietHandler, ipv6=False)
-    server.set_app(app)
+    # No keep-alive: one request per connection, so the kernel spreads them over the
+    # workers sharing the port and no idle socket holds a pool thread.
+    server = pooled_server(int(config["port"]), app, threads=int(config["threads"]),
+                           keep_alive=False, reuse_port=True, queue_size=512)
 
     def stop(signum: int, frame: Any) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
@@ -192,7 +167,7 @@ def serve(config_path: str) -> None:
         server.serve_forever(poll_interval=0.1)
     finally:
         server.server_close()
-        pool.shutdown(wait=True, cancel_futures=True)
+        server.pool.shutdown(wait=True, cancel_futures=True)
         from django.db import connections
         connections.close_all()
 

@@ -22,23 +22,10 @@ from django_euler_oauth.models import Connection
 from django_euler_oauth.refresh import refresh_connection
 
 from .loopback import Answer, RotatingTokenEndpoint, token_body
-from .test_refresh import Recorder
 
 TOKEN = "/tiktok/oauth/token"
 REVOKE = "/tiktok/oauth/revoke"
 FETCH = "/webcast/fetch"
-
-
-@pytest.fixture
-def recorder(db: Any) -> Any:
-    rec = Recorder()
-    yield rec
-    rec.close()
-
-
-@pytest.fixture
-def oauth(make_client: Any, provider: Any) -> Any:
-    return make_client(base=provider.url)
 
 
 @pytest.fixture

@@ -20,23 +20,10 @@ from django_euler_oauth.locking import locked_connection
 from django_euler_oauth.models import Connection, OAuthClient
 
 from .loopback import Answer, Received, RotatingTokenEndpoint
-from .test_refresh import Recorder
 
 TOKEN = "/tiktok/oauth/token"
 OLD_KEY = "qZ4P0wq5lH2rL0h7pZ6gq0m2cZ9Q3Yx8v1b2n3m4k5A="  # tests/settings.py's key
 NEW_KEY = Fernet.generate_key().decode()
-
-
-@pytest.fixture
-def recorder(db: Any) -> Any:
-    rec = Recorder()
-    yield rec
-    rec.close()
-
-
-@pytest.fixture
-def oauth(make_client: Any, provider: Any) -> Any:
-    return make_client(base=provider.url)
 
 
 def make_many(oauth: OAuthClient, django_user_model: Any, count: int, *,

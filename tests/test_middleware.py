@@ -70,11 +70,6 @@ urlpatterns = [
 pytestmark = pytest.mark.urls(__name__)
 
 
-@pytest.fixture
-def oauth(make_client: Any, provider: Any) -> Any:
-    return make_client(base=provider.url)
-
-
 def count_queries(client: Any, url: str) -> tuple[int, Any]:
     with CaptureQueriesContext(db) as ctx:
         response = client.get(url)

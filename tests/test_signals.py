@@ -15,22 +15,9 @@ from django_euler_oauth.refresh import refresh_connection
 from django_euler_oauth.revocation import disconnect, expire_session
 
 from .loopback import Answer, RotatingTokenEndpoint, token_body
-from .test_refresh import Recorder
 
 TOKEN = "/tiktok/oauth/token"
 REVOKE = "/tiktok/oauth/revoke"
-
-
-@pytest.fixture
-def recorder(db: Any) -> Any:
-    rec = Recorder()
-    yield rec
-    rec.close()
-
-
-@pytest.fixture
-def oauth(make_client: Any, provider: Any) -> Any:
-    return make_client(base=provider.url)
 
 
 def connect(client: Any, provider: Any, access: str, refresh: str) -> Any:

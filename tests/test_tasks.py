@@ -38,11 +38,6 @@ def eager_app() -> Iterator[Any]:
         previous.set_default()
 
 
-@pytest.fixture
-def oauth(make_client: Any, provider: Any) -> Any:
-    return make_client(base=provider.url)
-
-
 def test_refresh_expiring_fans_out_chunks(eager_app, provider, oauth, django_user_model):
     from django_euler_oauth import tasks
 

@@ -18,36 +18,14 @@ from django_euler_oauth.signals import connected
 from django_euler_oauth.state import SESSION_KEY
 
 from .loopback import Answer, token_body
+from .seed_messages import SEED_MESSAGES
 
 AUTHORIZE = "/oauth/authorize/"
 CALLBACK = "/oauth/callback/"
 TOKEN = "/tiktok/oauth/token"
 USERINFO = "/tiktok/oauth/userinfo"
 
-SEED = {
-    "invalid_request": "Something went wrong. Please try again.",
-    "invalid_client": "Application configuration error. Please contact support.",
-    "invalid_scope": "Invalid permissions requested.",
-    "invalid_redirect_uri": "Application configuration error. Please contact support.",
-    "invalid_grant": "Authorization expired. Please try connecting again.",
-    "access_denied": "You cancelled the connection. No worries!",
-    "unsupported_response_type": "Application configuration error. Please contact support.",
-    "server_error": "Server error. Please try again later.",
-    "expired_token": "Your connection expired. Please reconnect your TikTok account.",
-    "revoked_token": "Your connection was disconnected. Please reconnect.",
-}
 STATE_MESSAGE = "This connection attempt has expired or was started in another browser."
-
-
-@pytest.fixture
-def oauth(provider, make_client):
-    return make_client(base=provider.url)
-
-
-@pytest.fixture
-def browser(client, user):
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -384,7 +362,7 @@ def test_access_denied_is_not_an_error_page(browser, user, oauth, provider):
                                       "error_description": "User cancelled authorization",
                                       "state": params["state"]})
     assert response.status_code == 302 and response["Location"] == "/connect/"
-    assert messages_of(response) == [SEED["access_denied"]]
+    assert messages_of(response) == [SEED_MESSAGES["access_denied"]]
     assert not Connection.objects.exists()
     assert provider.requests_to(TOKEN) == []
 
@@ -401,7 +379,7 @@ def test_access_denied_goes_to_failure_url(browser, oauth):
     with override_settings(EULER_OAUTH_FAILURE_URL="/failed/"):
         response = browser.get(CALLBACK, {"error": "access_denied", "state": params["state"]})
     assert response["Location"] == "/failed/"
-    assert messages_of(response) == [SEED["access_denied"]]
+    assert messages_of(response) == [SEED_MESSAGES["access_denied"]]
 
 
 def test_access_denied_keeps_the_existing_connection(browser, user, oauth, make_connection):
@@ -413,12 +391,12 @@ def test_access_denied_keeps_the_existing_connection(browser, user, oauth, make_
 
 
 AUTH_ERRORS = {
-    "invalid_request": (SEED["invalid_request"], 400),
-    "invalid_client": (SEED["invalid_client"], 400),
-    "invalid_scope": (SEED["invalid_scope"], 400),
-    "invalid_redirect_uri": (SEED["invalid_redirect_uri"], 400),
-    "unsupported_response_type": (SEED["unsupported_response_type"], 400),
-    "server_error": (SEED["server_error"], 502),
+    "invalid_request": (SEED_MESSAGES["invalid_request"], 400),
+    "invalid_client": (SEED_MESSAGES["invalid_client"], 400),
+    "invalid_scope": (SEED_MESSAGES["invalid_scope"], 400),
+    "invalid_redirect_uri": (SEED_MESSAGES["invalid_redirect_uri"], 400),
+    "unsupported_response_type": (SEED_MESSAGES["unsupported_response_type"], 400),
+    "server_error": (SEED_MESSAGES["server_error"], 502),
     "unauthorized_client": (
         "This application is not allowed to connect accounts. Please contact support.", 400),
     "temporarily_unavailable": (
@@ -449,7 +427,7 @@ def test_unknown_authorization_error(browser, oauth, provider):
     params = start(browser)
     response = browser.get(CALLBACK, {"error": "weird_new_thing", "state": params["state"]})
     assert response.status_code == 502
-    assert escape(SEED["server_error"]) in page(response)
+    assert escape(SEED_MESSAGES["server_error"]) in page(response)
     assert "weird_new_thing" in page(response)
 
 
@@ -458,7 +436,7 @@ def test_authorization_error_goes_to_failure_url(browser, oauth):
     with override_settings(EULER_OAUTH_FAILURE_URL="/failed/"):
         response = browser.get(CALLBACK, {"error": "invalid_scope", "state": params["state"]})
     assert response.status_code == 302 and response["Location"] == "/failed/"
-    assert messages_of(response) == [SEED["invalid_scope"]]
+    assert messages_of(response) == [SEED_MESSAGES["invalid_scope"]]
 
 
 def test_error_state_is_single_use(browser, oauth, provider):
@@ -477,7 +455,7 @@ def test_missing_or_oversized_code(browser, user, oauth, provider, code):
         query["code"] = code
     response = browser.get(CALLBACK, query)
     assert response.status_code == 400
-    assert escape(SEED["invalid_request"]) in page(response)
+    assert escape(SEED_MESSAGES["invalid_request"]) in page(response)
     assert provider.requests_to(TOKEN) == []
     assert not Connection.objects.exists()
 
@@ -487,20 +465,21 @@ def test_missing_or_oversized_code(browser, user, oauth, provider, code):
 EXCHANGE_ERRORS = {
     "invalid_grant": (Answer(400, {"error": "invalid_grant", "error_description":
                                    "Authorization code expired or invalid"}),
-                      SEED["invalid_grant"], 400),
+                      SEED_MESSAGES["invalid_grant"], 400),
     "invalid_client": (Answer(401, {"error": "invalid_client", "error_description":
                                     "Invalid client credentials"}),
-                       SEED["invalid_client"], 400),
+                       SEED_MESSAGES["invalid_client"], 400),
     "invalid_request": (Answer(400, {"error": "invalid_request", "error_description":
                                      "Missing required parameter: grant_type"}),
-                        SEED["invalid_request"], 400),
-    "expired_token": (Answer(400, {"error": "expired_token"}), SEED["expired_token"], 400),
-    "revoked_token": (Answer(400, {"error": "revoked_token"}), SEED["revoked_token"], 400),
+                        SEED_MESSAGES["invalid_request"], 400),
+    "expired_token": (Answer(400, {"error": "expired_token"}), SEED_MESSAGES["expired_token"], 400),
+    "revoked_token": (Answer(400, {"error": "revoked_token"}), SEED_MESSAGES["revoked_token"], 400),
     "unsupported_grant_type": (Answer(400, {"error": "unsupported_grant_type"}),
                                "Application configuration error. Please contact support.", 400),
     "envelope": (Answer(400, {"code": 400, "message": "Bad", "error": {
-        "error": "invalid_grant", "error_description": "Code used"}}), SEED["invalid_grant"], 400),
-    "500": (Answer(500, "<h1>Internal Server Error</h1>"), SEED["server_error"], 502),
+        "error": "invalid_grant", "error_description": "Code used"}}),
+        SEED_MESSAGES["invalid_grant"], 400),
+    "500": (Answer(500, "<h1>Internal Server Error</h1>"), SEED_MESSAGES["server_error"], 502),
     "503": (Answer(503, "Service Unavailable", headers={"Retry-After": "30"}),
             "The service is temporarily unavailable. Please try again in a moment.", 502),
     "429": (Answer(429, {"code": 429, "message": "Too many requests"}),
@@ -557,7 +536,7 @@ def test_exchange_error_goes_to_failure_url(browser, user, oauth, provider):
     with override_settings(EULER_OAUTH_FAILURE_URL="/failed/"):
         response = browser.get(CALLBACK, {"code": "c", "state": params["state"]})
     assert response.status_code == 302 and response["Location"] == "/failed/"
-    assert messages_of(response) == [SEED["invalid_grant"]]
+    assert messages_of(response) == [SEED_MESSAGES["invalid_grant"]]
     assert not Connection.objects.exists()
 
 

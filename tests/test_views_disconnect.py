@@ -17,19 +17,8 @@ CSRF = "a" * 32  # an unmasked CSRF secret, valid as cookie and form token
 
 
 @pytest.fixture
-def oauth(provider, make_client):
-    return make_client(base=provider.url)
-
-
-@pytest.fixture
 def conn(user, oauth, make_connection):
     return make_connection(user, oauth, access_token="acc-live", refresh_token="ref-live")
-
-
-@pytest.fixture
-def browser(client, user):
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
