@@ -20,6 +20,7 @@ from django_euler_oauth.locking import locked_connection
 from django_euler_oauth.models import Connection, OAuthClient
 
 from .loopback import Answer, Received, RotatingTokenEndpoint
+from .raw_sql import raw_values
 
 TOKEN = "/tiktok/oauth/token"
 OLD_KEY = "qZ4P0wq5lH2rL0h7pZ6gq0m2cZ9Q3Yx8v1b2n3m4k5A="  # tests/settings.py's key
@@ -142,18 +143,6 @@ def test_refresh_200_connections_concurrently_on_postgres(provider, oauth, djang
 
 # --- euler_oauth_rotate_keys ---------------------------------------------------------
 
-def raw_values() -> dict[str, str]:
-    with db.cursor() as cursor:
-        cursor.execute("SELECT id, access_token, refresh_token FROM django_euler_oauth_connection")
-        rows = cursor.fetchall()
-        cursor.execute("SELECT id, client_secret FROM django_euler_oauth_oauthclient")
-        clients = cursor.fetchall()
-    values = {}
-    for pk, access, refresh in rows:
-        values[f"c{pk}.a"], values[f"c{pk}.r"] = access, refresh
-    for pk, secret in clients:
-        values[f"o{pk}.s"] = secret
-    return values
 
 
 def plaintexts() -> dict[str, str]:

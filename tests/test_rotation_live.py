@@ -38,6 +38,7 @@ from django_euler_oauth.models import Connection, OAuthClient
 from django_euler_oauth.refresh import get_access_token, refresh_connection
 
 from .loopback import Answer, Received, RotatingTokenEndpoint
+from .raw_sql import raw_values
 
 TOKEN = "/tiktok/oauth/token"
 OLD_KEY = "qZ4P0wq5lH2rL0h7pZ6gq0m2cZ9Q3Yx8v1b2n3m4k5A="  # tests/settings.py's key
@@ -90,19 +91,6 @@ def make_connections(client: OAuthClient, django_user_model: Any, count: int,
                 .values_list("pk", flat=True))
 
 
-def raw_values() -> dict[str, str]:
-    """Every stored ciphertext, by ``c<pk>.a``/``c<pk>.r``/``o<pk>.s`` (raw SQL)."""
-    with db.cursor() as cursor:
-        cursor.execute("SELECT id, access_token, refresh_token FROM django_euler_oauth_connection")
-        rows = cursor.fetchall()
-        cursor.execute("SELECT id, client_secret FROM django_euler_oauth_oauthclient")
-        clients = cursor.fetchall()
-    values = {}
-    for pk, access, refresh in rows:
-        values[f"c{pk}.a"], values[f"c{pk}.r"] = access, refresh
-    for pk, secret in clients:
-        values[f"o{pk}.s"] = secret
-    return values
 
 
 class Refreshed:
