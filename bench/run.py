@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,7 @@ PLAN: list[tuple[str, str, dict[str, str]]] = [
     ("bench.bench_storm", "postgres", {}),
     ("bench.bench_refresh_scale", "postgres", {}),
 ]
-QUICK = {"BENCH_COUNT": "50", "BENCH_ROUNDS": "3", "BENCH_SCALE_SMALL": "200",
+QUICK = {"BENCH_SECONDS": "0.02", "BENCH_ROUNDS": "3", "BENCH_SCALE_SMALL": "200",
          "BENCH_SCALE_LARGE": "400", "BENCH_SEQUENTIAL_SAMPLE": "10"}
 
 
@@ -55,14 +56,21 @@ def run_one(module: str, db: str, extra: dict[str, str], base_env: dict[str, str
             python: str) -> tuple[list[dict[str, object]], str]:
     workdir = tempfile.mkdtemp(prefix="euler-bench-")
     env = {**base_env, **extra, "BENCH_DB": db, "BENCH_DIR": workdir}
+    # Its own process group: on a timeout the figure's servers and workers go too.
+    proc = subprocess.Popen([python, "-m", module], env=env, cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
     try:
-        proc = subprocess.run([python, "-m", module], env=env, cwd=ROOT, capture_output=True,
-                              text=True, timeout=900, check=False)
+        stdout, stderr = proc.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        stderr += "\ntimed out after 900 s"
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    rows = [json.loads(line[len(PREFIX):]) for line in proc.stdout.splitlines()
+    rows = [json.loads(line[len(PREFIX):]) for line in stdout.splitlines()
             if line.startswith(PREFIX)]
-    error = "" if proc.returncode == 0 else proc.stderr[-1500:]
+    error = "" if proc.returncode == 0 else stderr[-1500:]
     return rows, error
 
 
@@ -90,7 +98,13 @@ def main(argv: list[str]) -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
     if quick:
         env.update(QUICK)
-    pg = None if os.environ.get("EULER_SKIP_PG") else runtests.start_postgres()
+    if os.environ.get("EULER_SKIP_PG"):
+        pg = None
+    elif os.environ.get("EULER_TEST_PG_PORT"):  # a cluster is running already (the suite's)
+        pg = {key: os.environ[key] for key in ("EULER_TEST_PG_HOST", "EULER_TEST_PG_PORT",
+                                                  "EULER_TEST_PG_USER") if key in os.environ}
+    else:
+        pg = runtests.start_postgres()
     if pg:
         env.update(pg)
     started = time.monotonic()
