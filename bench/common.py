@@ -47,15 +47,21 @@ def rate(fn: Callable[[], object], count: int) -> float:
     return count / (time.perf_counter() - start)
 
 
-def interleaved_ratio(ours: Callable[[], object], base: Callable[[], object], *, count: int,
-                      rounds: int, warmup: int = 200) -> tuple[float, float, float]:
+def interleaved_ratio(ours: Callable[[], object], base: Callable[[], object], *,
+                      rounds: int, seconds: float = 0.25, warmup: int = 200,
+                      ) -> tuple[float, float, float]:
     """Median rates of ``ours`` and ``base`` and the median of per-round ratios.
 
-    Rounds alternate which runs first, so drift on a noisy machine hits both.
+    Each round times both for about ``seconds`` each (the call count is
+    calibrated once), and rounds alternate which runs first, so drift on a noisy
+    machine hits both alike. A 2 % difference needs samples this long: shorter
+    ones measure the machine, not the code.
     """
     for _ in range(warmup):
         ours()
         base()
+    probe = max(rate(base, 50), 1.0)
+    count = max(50, int(probe * seconds))
     ours_rates, base_rates, ratios = [], [], []
     for index in range(rounds):
         if index % 2:

@@ -7,11 +7,11 @@ from typing import Any
 
 
 def expiring_connections(count: int, sandbox_client: Any, oauth_client: Any, *,
-                         batch: int = 2000) -> None:
+                         batch: int = 2000, with_grants: bool = True) -> None:
     """``count`` users, each with a connection whose access token has just expired.
 
-    Rows are bulk-inserted in batches, with the tokens encrypted as usual and the
-    matching grant and tokens stored (hashed) at the sandbox.
+    Rows are bulk-inserted in batches, with the tokens encrypted as usual and
+    (``with_grants``) the matching grant and tokens stored (hashed) at the sandbox.
     """
     from django.contrib.auth import get_user_model
     from django.utils import timezone
@@ -38,16 +38,17 @@ def expiring_connections(count: int, sandbox_client: Any, oauth_client: Any, *,
         users = user_model.objects.bulk_create([
             user_model(username=f"scale-{start + offset + i}", password="!")
             for i in range(size)])
-        grants = Grant.objects.bulk_create([
-            Grant(client=sandbox_client, account=account, scope="webcast:fetch",
-                  refresh_expires_at=refresh_until) for _ in range(size)])
         pairs = [(new_secret(ACCESS_PREFIX), new_secret(REFRESH_PREFIX)) for _ in range(size)]
-        AccessToken.objects.bulk_create([
-            AccessToken(token_hash=token_hash(a), grant=g, expires_at=past)
-            for (a, _r), g in zip(pairs, grants, strict=True)])
-        RefreshToken.objects.bulk_create([
-            RefreshToken(token_hash=token_hash(r), grant=g)
-            for (_a, r), g in zip(pairs, grants, strict=True)])
+        if with_grants:
+            grants = Grant.objects.bulk_create([
+                Grant(client=sandbox_client, account=account, scope="webcast:fetch",
+                      refresh_expires_at=refresh_until) for _ in range(size)])
+            AccessToken.objects.bulk_create([
+                AccessToken(token_hash=token_hash(a), grant=g, expires_at=past)
+                for (a, _r), g in zip(pairs, grants, strict=True)])
+            RefreshToken.objects.bulk_create([
+                RefreshToken(token_hash=token_hash(r), grant=g)
+                for (_a, r), g in zip(pairs, grants, strict=True)])
         Connection.objects.bulk_create([
             Connection(user=u, client=oauth_client, access_token=a, refresh_token=r,
                        scope="webcast:fetch", expires_at=past, refresh_expires_at=refresh_until)
