@@ -17,7 +17,7 @@ RESULT_PREFIX = "BENCH-RESULT "
 
 def setup_django() -> None:
     sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"  # even when run from the tests
     import django
 
     django.setup()
