@@ -103,8 +103,7 @@ class ProviderClient:
     def _secrets(self, *extra: str | None) -> list[str | None]:
         return [self.oauth_client.client_secret, *extra]
 
-    def _send(self, method: str, url: str, *, stage: str, secrets: list[str | None],
-              **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, url: str, *, stage: str, **kwargs: Any) -> requests.Response:
         try:
             return self.session.request(method, url, timeout=self.timeout,
                                         allow_redirects=False, **kwargs)
@@ -163,7 +162,7 @@ class ProviderClient:
             kwargs: dict[str, Any] = {"json": fields}
         else:
             kwargs = {"data": fields}
-        response = self._send("POST", url, stage=stage, secrets=secrets, **kwargs)
+        response = self._send("POST", url, stage=stage, **kwargs)
         return self._read(response, stage=stage, secrets=secrets, empty_ok=empty_ok)
 
     # -- the OAuth endpoints ---------------------------------------------------
@@ -246,7 +245,7 @@ class ProviderClient:
         url = path if path.startswith(("http://", "https://")) else \
             self.oauth_client.url_for(path)
         secrets = [access_token, app_settings.API_KEY]
-        response = self._send(method.upper(), url, stage=Stage.API, secrets=secrets,
+        response = self._send(method.upper(), url, stage=Stage.API,
                               params=params, json=json, headers=self.auth_headers(access_token))
         return self._read(response, stage=Stage.API, secrets=secrets)
 
