@@ -11,8 +11,10 @@ redirect, with the state, as the provider documents.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 import secrets
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.http import (
@@ -149,13 +151,22 @@ def _expired(request: HttpRequest, auth: AuthorizationRequest) -> HttpResponse |
     return None
 
 
+def _live(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The view gets the pending request ``public_id`` names, unless it is finished or
+    expired (then the sandbox's error page)."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, public_id: str) -> HttpResponse:
+        auth = _pending(public_id)
+        return _expired(request, auth) or view(request, auth)
+
+    return wrapper
+
+
 @never_cache
 @require_GET
-def permissions(request: HttpRequest, public_id: str) -> HttpResponse:
-    auth = _pending(public_id)
-    stop = _expired(request, auth)
-    if stop:
-        return stop
+@_live
+def permissions(request: HttpRequest, auth: AuthorizationRequest) -> HttpResponse:
     return render(request, "euler_sandbox/permissions.html",
                   {"auth": auth, "client": auth.client, "scopes": describe(auth.scope_list)})
 
@@ -173,11 +184,8 @@ def _fresh_qr(auth: AuthorizationRequest) -> AuthorizationRequest:
 
 @never_cache
 @require_GET
-def qr(request: HttpRequest, public_id: str) -> HttpResponse:
-    auth = _pending(public_id)
-    stop = _expired(request, auth)
-    if stop:
-        return stop
+@_live
+def qr(request: HttpRequest, auth: AuthorizationRequest) -> HttpResponse:
     _fresh_qr(auth)
     phone_url = request.build_absolute_uri(
         reverse("euler_sandbox:phone", args=[auth.public_id]) + "?" +
@@ -221,24 +229,18 @@ def _finish(auth: AuthorizationRequest) -> HttpResponse:
 
 @never_cache
 @require_POST
-def confirm(request: HttpRequest, public_id: str) -> HttpResponse:
+@_live
+def confirm(request: HttpRequest, auth: AuthorizationRequest) -> HttpResponse:
     """The "Simulate scan and confirm on phone" button: scan, confirm, redirect back."""
-    auth = _pending(public_id)
-    stop = _expired(request, auth)
-    if stop:
-        return stop
     auth.account = _account_from(request)
     AuthorizationRequest.objects.filter(pk=auth.pk).update(account=auth.account)
     return _finish(auth)
 
 
 @never_cache
-def phone(request: HttpRequest, public_id: str) -> HttpResponse:
+@_live
+def phone(request: HttpRequest, auth: AuthorizationRequest) -> HttpResponse:
     """What the QR code opens: the "phone" asks to confirm the login."""
-    auth = _pending(public_id)
-    stop = _expired(request, auth)
-    if stop:
-        return stop
     token = request.POST.get("qr") if request.method == "POST" else request.GET.get("qr")
     now = timezone.now()
     if (not token or not secrets.compare_digest(token, auth.qr_token)
@@ -257,12 +259,9 @@ def phone(request: HttpRequest, public_id: str) -> HttpResponse:
 
 @never_cache
 @require_GET
-def complete(request: HttpRequest, public_id: str) -> HttpResponse:
+@_live
+def complete(request: HttpRequest, auth: AuthorizationRequest) -> HttpResponse:
     """Where the QR page goes once the phone confirmed."""
-    auth = _pending(public_id)
-    stop = _expired(request, auth)
-    if stop:
-        return stop
     if auth.status != auth.Status.CONFIRMED:
         return HttpResponseRedirect(reverse("euler_sandbox:qr", args=[auth.public_id]))
     return _finish(auth)
