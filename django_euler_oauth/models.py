@@ -79,6 +79,10 @@ class OAuthClient(models.Model):
     name = models.CharField(_("name"), max_length=200)
     client_id = models.CharField(_("client ID"), max_length=255)
     client_secret = EncryptedTextField(_("client secret"), blank=True)
+    api_key = EncryptedTextField(
+        _("API key"), blank=True,
+        help_text=_("Euler account API key sent as X-Api-Key (blank: EULER_OAUTH_API_KEY)."),
+    )
     scopes = models.CharField(
         _("default scopes"), max_length=1000, blank=True,
         help_text=_("Space-separated scopes requested when the authorize link names none."),
