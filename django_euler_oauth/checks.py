@@ -81,11 +81,17 @@ def _insecure(url: str) -> bool:
     return parts.scheme != "https" and (parts.hostname or "") not in LOCAL_HOSTS
 
 
-@register(Tags.security, Tags.database)
+@register(Tags.security, deploy=True)
 def check_client_urls(app_configs: Any = None, databases: Any = None, **kwargs: Any
                       ) -> list[Any]:
-    """Non-HTTPS redirect URIs or endpoints outside localhost, when DEBUG is off."""
-    if settings.DEBUG or not databases:
+    """Non-HTTPS redirect URIs or endpoints outside localhost, when DEBUG is off.
+
+    A deployment check (``manage.py check --deploy``), not a database check: Django
+    runs database checks before ``migrate``, and one client row with an http:// URL
+    must not block the whole project's migrations. It reads the clients through the
+    router whatever ``databases`` says, and finds nothing before the first migrate.
+    """
+    if settings.DEBUG:
         return []
     from .models import OAuthClient
 

@@ -6,6 +6,8 @@ import pytest
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import run_checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from django_euler_oauth import checks
@@ -20,8 +22,8 @@ def ids(messages):
     return sorted(m.id for m in messages if m.id and m.id.startswith("django_euler_oauth."))
 
 
-def all_ids():
-    return ids(run_checks(include_deployment_checks=False, databases=["default"]))
+def all_ids(deploy=False):
+    return ids(run_checks(include_deployment_checks=deploy, databases=["default"]))
 
 
 @pytest.fixture(autouse=True)
@@ -139,7 +141,7 @@ def test_e007_insecure_url(make_client, field):
         found = checks.check_client_urls(databases=["default"])
         assert ids(found) == ["django_euler_oauth.E007"]
         assert client.slug in found[0].msg and field in found[0].msg
-        assert "django_euler_oauth.E007" in all_ids()
+        assert "django_euler_oauth.E007" in all_ids(deploy=True)
 
 
 @pytest.mark.parametrize("url", ["https://app.example/cb/", "http://localhost:8000/cb/",
@@ -162,10 +164,32 @@ def test_e007_not_for_inactive_clients(make_client):
         assert url_ids() == []
 
 
-def test_e007_needs_database_access(make_client):
+def test_e007_is_a_deploy_check(make_client):
+    """Only ``check --deploy`` runs it: the checks before migrate/runserver do not."""
     make_client(redirect_uri="http://app.example/cb/")
     with override_settings(DEBUG=False):
-        assert url_ids(databases=None) == []
+        assert "django_euler_oauth.E007" not in all_ids()
+        assert "django_euler_oauth.E007" in all_ids(deploy=True)
+        # ``check --deploy`` passes no databases unless asked: the clients are read anyway.
+        assert ids(run_checks(include_deployment_checks=True)).count(
+            "django_euler_oauth.E007") == 1
+
+
+def test_e007_shows_in_check_deploy(make_client):
+    make_client(slug="plain-http", redirect_uri="http://app.example/cb/")
+    with override_settings(DEBUG=False):
+        call_command("check")  # the plain check passes
+        with pytest.raises(SystemCheckError) as raised:
+            call_command("check", deploy=True)
+    assert "django_euler_oauth.E007" in str(raised.value)
+    assert "plain-http" in str(raised.value)
+
+
+def test_e007_does_not_block_migrate(make_client):
+    """migrate runs the database checks first; an http:// client row must not stop it."""
+    make_client(redirect_uri="http://app.example/cb/")
+    with override_settings(DEBUG=False):
+        call_command("migrate", skip_checks=False, verbosity=0, interactive=False)
 
 
 def test_e007_hides_the_secret(make_client):
