@@ -10,6 +10,7 @@ envelope's ``error`` object, or an envelope ``code >= 400``).
 
 from __future__ import annotations
 
+import dataclasses
 import http.cookiejar
 import logging
 import os
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import requests
+from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 
 from . import __version__
@@ -86,6 +88,18 @@ def _status_code(status: int, stage: str) -> str:
     return ""
 
 
+@dataclasses.dataclass(frozen=True, repr=False)
+class BinaryAnswer:
+    """A successful non-JSON answer (the connect endpoints' protobuf body)."""
+
+    content: bytes
+    content_type: str
+    headers: dict[str, str]
+
+    def __repr__(self) -> str:
+        return f"<BinaryAnswer {self.content_type or 'unknown type'} {len(self.content)} bytes>"
+
+
 class ProviderClient:
     """Talks to Euler Stream (or the sandbox) on behalf of one :class:`OAuthClient`."""
 
@@ -103,7 +117,8 @@ class ProviderClient:
     def _secrets(self, *extra: str | None) -> list[str | None]:
         return [self.oauth_client.client_secret, *extra]
 
-    def _send(self, method: str, url: str, *, stage: str, **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, url: str, *, stage: str, binary: bool = False,
+              **kwargs: Any) -> requests.Response:
         try:
             return self.session.request(method, url, timeout=self.timeout,
                                         allow_redirects=False, **kwargs)
@@ -229,24 +244,90 @@ class ProviderClient:
                                          secrets=self._secrets(token))
         return unwrap(body) if isinstance(body, dict) else {}
 
+    @sensitive_variables("refresh_token")
+    def validate_refresh(self, refresh_token: str) -> dict[str, Any]:
+        """Whether a refresh token is still good, without consuming it.
+
+        ``POST /tiktok/oauth/validate-refresh``; the payload (flat or enveloped)
+        with ``valid`` (bool) and, when the provider says, ``scopes``.
+        """
+        url = self.oauth_client.url_for("/tiktok/oauth/validate-refresh")
+        response = self._send("POST", url, stage=Stage.TOKEN, headers=self.key_headers(),
+                              json={"refresh_token": refresh_token,
+                                    "client_id": self.oauth_client.client_id})
+        body = self._read(response, stage=Stage.TOKEN,
+                          secrets=self._secrets(refresh_token, self.api_key))
+        payload = unwrap(body) if isinstance(body, dict) else None
+        if payload is None or not isinstance(payload.get("valid"), bool):
+            raise MalformedResponse("validate-refresh answer has no valid flag.",
+                                    stage=Stage.TOKEN)
+        return payload
+
+    def public_client(self) -> dict[str, Any] | None:
+        """This client as Euler publishes it (``GET /tiktok/oauth/clients/{client_id}``).
+
+        The ``client`` object (``name``, ``redirect_uris``, ``supported_scopes``,
+        ...), or None when the provider answers 404 (it knows no such client).
+        """
+        url = self.oauth_client.url_for(
+            "/tiktok/oauth/clients/" + quote(self.oauth_client.client_id, safe=""))
+        response = self._send("GET", url, stage=Stage.API, headers=self.key_headers())
+        try:
+            body = self._read(response, stage=Stage.API,
+                              secrets=self._secrets(self.api_key))
+        except EulerOAuthError as err:
+            if err.status == 404 or err.code == "invalid_client":
+                return None
+            raise
+        info = unwrap(body).get("client") if isinstance(body, dict) else None
+        if not isinstance(info, dict):
+            raise MalformedResponse("client info answer has no client object.",
+                                    stage=Stage.API)
+        return info
+
     # -- the API ---------------------------------------------------------------
 
-    def auth_headers(self, access_token: str) -> dict[str, str]:
-        if self.oauth_client.token_transport == "x-oauth-token":
-            headers = {"x-oauth-token": access_token}
-            if app_settings.API_KEY:
-                headers["x-api-key"] = app_settings.API_KEY
-            return headers
-        return {"Authorization": f"Bearer {access_token}"}
+    @property
+    def api_key(self) -> str | None:
+        """The account API key: the client's own, else ``EULER_OAUTH_API_KEY``."""
+        return getattr(self.oauth_client, "api_key", "") or app_settings.API_KEY
 
+    def key_headers(self) -> dict[str, str]:
+        """``X-Api-Key`` when an API key is configured, else nothing."""
+        key = self.api_key
+        return {"X-Api-Key": key} if key else {}
+
+    def auth_headers(self, access_token: str) -> dict[str, str]:
+        """The headers carrying ``access_token`` (and the API key) the client's way."""
+        if self.oauth_client.token_transport == "x-oauth-token":
+            return {"x-oauth-token": access_token, **self.key_headers()}
+        return {"Authorization": f"Bearer {access_token}", **self.key_headers()}
+
+    @sensitive_variables("access_token")
     def api_call(self, method: str, path: str, access_token: str, *,
-                 params: dict[str, Any] | None = None, json: Any = None) -> Any:
-        """One API call with the token sent the client's way; the decoded answer."""
+                 params: dict[str, Any] | None = None, json: Any = None,
+                 binary: bool = False) -> Any:
+        """One API call with the token sent the client's way; the decoded answer.
+
+        ``binary``: the endpoint answers a non-JSON body on success (the connect
+        endpoints' protobuf), returned as a :class:`BinaryAnswer`; a JSON answer
+        is still read as usual, so error answers raise as everywhere else.
+        """
         url = path if path.startswith(("http://", "https://")) else \
             self.oauth_client.url_for(path)
-        secrets = [access_token, app_settings.API_KEY]
-        response = self._send(method.upper(), url, stage=Stage.API,
-                              params=params, json=json, headers=self.auth_headers(access_token))
+        secrets = [access_token, self.api_key]
+        headers = self.auth_headers(access_token)
+        if binary:
+            headers["Accept"] = "application/x-protobuf, application/octet-stream, */*"
+            response = self._send(method.upper(), url, stage=Stage.API, binary=True,
+                                  params=params, json=json, headers=headers)
+            ctype = response.headers.get("Content-Type", "")
+            if response.status_code < 300 and "json" not in ctype.lower():
+                return BinaryAnswer(response.content, ctype.split(";")[0].strip(),
+                                    dict(response.headers))
+        else:
+            response = self._send(method.upper(), url, stage=Stage.API,
+                                  params=params, json=json, headers=headers)
         return self._read(response, stage=Stage.API, secrets=secrets)
 
 
@@ -256,4 +337,4 @@ def _safe_url(url: str) -> str:
     return urlunsplit(parts._replace(query="", fragment=""))
 
 
-__all__ = ["USER_AGENT", "EulerOAuthError", "ProviderClient", "get_session"]
+__all__ = ["USER_AGENT", "BinaryAnswer", "EulerOAuthError", "ProviderClient", "get_session"]

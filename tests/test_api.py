@@ -60,7 +60,7 @@ def test_x_oauth_token_transport_with_api_key(provider, oauth, conn, settings):
     EulerAPI(conn).get(FETCH, uniqueId="x")
     request = provider.requests_to(FETCH)[0]
     assert request.headers["x-oauth-token"] == "access-0"
-    assert request.headers["x-api-key"] == "api-key-123"
+    assert request.headers["X-Api-Key"] == "api-key-123"
     assert "Authorization" not in request.headers
     assert request.query == {"uniqueId": ["x"]}
 
