@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from types import MethodType
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, SynchronousOnlyOperation
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
@@ -26,6 +28,27 @@ def get_connection(user: Any) -> Connection | None:
 
 
 _object_getattribute = object.__getattribute__
+
+
+class SyncAttributeInAsyncContext(SynchronousOnlyOperation):
+    """``request.euler_token`` / ``euler_connection`` read (for the first time) in async code.
+
+    Resolving them queries the database (and may call the provider), which
+    Django forbids on the event loop; the async accessors do it in a thread.
+    """
+
+
+def _check_not_async(func: Callable[[HttpRequest], Any]) -> None:
+    """Raise a clear error when ``func`` would run on an event loop's thread."""
+    if asyncio._get_running_loop() is None:
+        return  # no event loop here: a sync view, or sync_to_async's thread
+    if os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE"):
+        return
+    name, accessor = _ACCESSORS.get(func, ("euler_token", "aeuler_token"))
+    raise SyncAttributeInAsyncContext(
+        f"request.{name} was read in an async view (or other async code), where it "
+        f"cannot query the database: use `await request.{accessor}()` instead."
+    )
 
 
 class _Lazy(SimpleLazyObject):
@@ -45,7 +68,9 @@ class _Lazy(SimpleLazyObject):
 
     def _setup(self) -> None:
         data = _object_getattribute(self, "__dict__")
-        data["_wrapped"] = data["_setupfunc"](data["_request"])
+        func = data["_setupfunc"]
+        _check_not_async(func)
+        data["_wrapped"] = func(data["_request"])
 
     def __copy__(self) -> Any:
         if self._wrapped is empty:
@@ -100,6 +125,12 @@ def _token(request: HttpRequest) -> str | None:
         logger.info("No usable token for connection %s: %s", connection.pk, err.code or
                     type(err).__name__)
         return None
+
+
+_ACCESSORS: dict[Callable[[HttpRequest], Any], tuple[str, str]] = {
+    _connection: ("euler_connection", "aeuler_connection"),
+    _token: ("euler_token", "aeuler_token"),
+}
 
 
 class EulerTokenMiddleware:

@@ -153,24 +153,101 @@ class ActiveClientCount(models.Expression):
         return sql, (True,)
 
 
+#: The columns a token read needs (``Connection.default_for``): the rest are deferred,
+#: loaded on first access. The client row is not read: a refresh re-reads the whole
+#: row, client included, under the row lock.
+TOKEN_READ_FIELDS = ("id", "user_id", "client_id", "status", "access_token", "expires_at")
+
+_USER_MARK = -7_428_519_903  # stands for the user's pk while the query is compiled once
+_SLUG_MARK = "euler-oauth-default-client-slug-placeholder"
+
+
+class _CompiledLookup:
+    """One compiled ``default_for`` query for one database connection.
+
+    Compiling the ORM query (a join, filters, the count expression) costs more
+    than running it; the SQL and the column converters are kept per database
+    connection (so per thread) and only the parameters change per request.
+    """
+
+    __slots__ = ("attnames", "converters", "params", "slug_index", "sql", "user_index")
+
+    def __init__(self, queryset: models.QuerySet[Any], alias: str) -> None:
+        compiler = queryset.query.get_compiler(using=alias)
+        sql, params = compiler.as_sql()
+        self.sql = sql
+        self.params = list(params)
+        self.user_index = self.params.index(_USER_MARK)
+        self.slug_index = (self.params.index(_SLUG_MARK) if _SLUG_MARK in self.params
+                           else None)
+        columns = [col for col, _sql, _alias in compiler.select]
+        self.converters = [(index, convs, expression) for index, (convs, expression)
+                           in compiler.get_converters(columns).items()]
+        self.attnames: list[str] = [str(getattr(getattr(col, "target", None), "attname", ""))
+                                    for col in columns]
+
+    def rows(self, connection: Any, user_pk: Any, slug: str | None) -> list[list[Any]]:
+        params = list(self.params)
+        params[self.user_index] = user_pk
+        if self.slug_index is not None:
+            params[self.slug_index] = slug
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, params)
+            rows = [list(row) for row in cursor.fetchmany(2)]
+        for row in rows:
+            for index, convs, expression in self.converters:
+                value = row[index]
+                for conv in convs:
+                    value = conv(value, expression, connection)
+                row[index] = value
+        return rows
+
+
 class ConnectionQuerySet(models.QuerySet["Connection"]):
+    def _default_lookup(self, alias: str, with_slug: bool) -> _CompiledLookup:
+        from django.db import connections
+
+        connection = connections[alias]
+        cache = connection.__dict__.setdefault("_euler_oauth_default_for", {})
+        lookup: _CompiledLookup | None = cache.get(with_slug)
+        if lookup is None:
+            queryset = (Connection.objects.using(alias)
+                        .filter(status=Connection.Status.ACTIVE, user_id=_USER_MARK,
+                                client__is_active=True)
+                        .only(*TOKEN_READ_FIELDS).order_by())
+            if with_slug:
+                queryset = queryset.filter(client__slug=_SLUG_MARK)
+            else:
+                queryset = queryset.annotate(n_clients=ActiveClientCount())
+            lookup = cache[with_slug] = _CompiledLookup(queryset[:2], alias)
+        return lookup
+
     def default_for(self, user: Any) -> Connection | None:
         """The user's active connection for the default client, in one query, or None.
 
         The default client is ``EULER_OAUTH_DEFAULT_CLIENT``, else the only
-        active client (counted in the same query).
+        active client (counted in the same query). Only the columns a token
+        read needs are loaded (:data:`TOKEN_READ_FIELDS`); any other field is
+        loaded when first read, like a field deferred with ``.only()``.
         """
         if not getattr(user, "is_authenticated", False):
             return None
-        queryset = self.filter(status=Connection.Status.ACTIVE, user_id=user.pk,
-                               client__is_active=True).select_related("client")
+        from django.db import connections
+
+        alias = self.db
         slug = app_settings.DEFAULT_CLIENT
+        lookup = self._default_lookup(alias, bool(slug))
+        rows = lookup.rows(connections[alias], user.pk, slug)
         if slug:
-            return queryset.filter(client__slug=slug).first()
-        rows = list(queryset.annotate(n_clients=ActiveClientCount())[:2])
-        if len(rows) == 1 and getattr(rows[0], "n_clients", 0) == 1:
-            return rows[0]
-        return None
+            if not rows:
+                return None
+            values = rows[0]
+        else:
+            if len(rows) != 1 or rows[0][-1] != 1:
+                return None
+            values = rows[0][:-1]
+        attnames = lookup.attnames[:len(values)]
+        return Connection.from_db(alias, attnames, values)
 
     def active(self) -> ConnectionQuerySet:
         return self.filter(status=Connection.Status.ACTIVE)
