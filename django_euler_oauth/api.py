@@ -8,18 +8,29 @@ error: ``token_expired`` refreshes and retries once; ``invalid_token`` and
 clears the tokens; ``insufficient_scope`` names the missing scope and the URL
 to re-authorize with it; 429 and 503 are retried a bounded number of times,
 honouring the reset headers.
+
+Every endpoint of :mod:`django_euler_oauth.endpoints` has a typed method here,
+named like the function of Euler's Python SDK that calls it
+(``api.mute_room_user(room_id, user_id, duration=5)``); each is a thin wrapper
+over :meth:`EulerAPI.call`, which checks the connection's scopes before any
+request is made. :func:`with_connection_token` is the outcome handling itself,
+shared with the SDK helper (:mod:`django_euler_oauth.sdk`).
 """
 
 from __future__ import annotations
 
+import re
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 from django.urls import NoReverseMatch, reverse
+from django.views.decorators.debug import sensitive_variables
 
-from .client import ProviderClient
+from .client import BinaryAnswer, ProviderClient
 from .conf import app_settings
+from .endpoints import BYTES, ENDPOINTS_BY_NAME, Endpoint, canonical_scope
 from .errors import (
     InsufficientScope,
     InvalidToken,
@@ -37,16 +48,27 @@ from .revocation import expire_session
 if TYPE_CHECKING:
     from .models import Connection
 
+T = TypeVar("T")
 
-def reauthorize_url(connection: Connection, extra_scope: str | None = None,
+__all__ = ["BinaryAnswer", "EulerAPI", "python_name", "reauthorize_url",
+           "with_connection_token"]
+
+
+def reauthorize_url(connection: Connection, extra_scope: str | Iterable[str] | None = None,
                     next_url: str | None = None) -> str | None:
     """The authorize URL asking again for the connection's scopes plus ``extra_scope``.
 
-    None when the site does not include ``django_euler_oauth.urls``.
+    ``extra_scope`` is one scope or several; a scope already granted (under
+    its name or a documented alias) is not asked twice. None when the site
+    does not include ``django_euler_oauth.urls``.
     """
     scopes = connection.scope_list
-    if extra_scope and extra_scope not in scopes:
-        scopes.append(extra_scope)
+    extra = [extra_scope] if isinstance(extra_scope, str) else list(extra_scope or ())
+    have = {canonical_scope(scope) for scope in scopes}
+    for scope in extra:
+        if scope and canonical_scope(scope) not in have:
+            scopes.append(scope)
+            have.add(canonical_scope(scope))
     query = {"client": connection.client.slug, "scope": " ".join(scopes)}
     if next_url:
         query["next"] = next_url
@@ -57,63 +79,145 @@ def reauthorize_url(connection: Connection, extra_scope: str | None = None,
     return base + "?" + urlencode(query)
 
 
-class EulerAPI:
-    """The Euler API on behalf of one connection."""
+@sensitive_variables("token")
+def with_connection_token(connection: Connection, attempt: Callable[[str], T], *,
+                          sleep: Callable[[float], Any] = time.sleep) -> T:
+    """``attempt(access_token)`` with the documented outcomes of an API error.
 
-    def __init__(self, connection: Connection, *, sleep: Any = time.sleep) -> None:
+    ``attempt`` makes one request with the token and raises our exceptions
+    for error answers. ``token_expired`` refreshes (single flight: a refresh
+    another caller already made is only re-read) and tries once more;
+    ``invalid_token``/``revoked_token`` mark the connection for
+    re-authorization only while the refused token is still the stored one
+    (else the newer token is tried once); ``session_expired`` revokes and
+    clears the tokens; ``insufficient_scope`` gains ``reauthorize_url``; 429
+    and 503 wait (the reset headers, capped) and retry up to
+    ``EULER_OAUTH_API_MAX_RETRIES`` times. Anything else is raised as is.
+    """
+    token = get_access_token(connection)
+    refreshed = False
+    retries = 0
+    # Bounded: one try, at most one refresh (or newer token), API_MAX_RETRIES waits.
+    for _ in range(2 + max(0, app_settings.API_MAX_RETRIES)):
+        try:
+            return attempt(token)
+        except TokenExpired:
+            if refreshed:
+                raise
+            # Single flight: if another caller already refreshed, this only re-reads.
+            refresh_connection(connection, rejected_token=token)
+            token = connection.access_token
+            refreshed = True
+        except (InvalidToken, RevokedToken) as err:
+            if not mark_reauthorization_required(connection, err.code, err,
+                                                 rejected_token=token) \
+                    and connection.is_active and not refreshed:
+                # Another caller replaced the token meanwhile: try the new one once.
+                token = connection.access_token
+                refreshed = True
+                continue
+            raise
+        except SessionExpired as err:
+            # Refreshing cannot help: revoke both tokens, clear them, ask to reconnect.
+            expire_session(connection, err)
+            raise
+        except InsufficientScope as err:
+            err.reauthorize_url = reauthorize_url(  # type: ignore[attr-defined]
+                connection, err.missing_scope)
+            raise
+        except (RateLimited, TemporarilyUnavailable) as err:
+            if retries >= app_settings.API_MAX_RETRIES:
+                raise
+            wait = err.retry_after if err.retry_after is not None else 0.5 * 2 ** retries
+            sleep(min(wait, app_settings.API_MAX_RETRY_WAIT))
+            retries += 1
+    raise AssertionError("unreachable: every path above returns or raises")
+
+
+def python_name(wire: str) -> str:
+    """The Python keyword for a wire name (``targetRoomId`` -> ``target_room_id``).
+
+    The connect endpoints' ``client`` query parameter is ``client_query``, as
+    in Euler's SDK (``client`` names the HTTP client there).
+    """
+    if wire == "client":
+        return "client_query"
+    return re.sub(r"(?<!^)([A-Z])", lambda m: "_" + m.group(1).lower(), wire)
+
+
+def _wire_value(value: Any) -> Any:
+    """Query values the way Euler's SDK (httpx) writes them: booleans lower-case."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _split(endpoint: Endpoint, params: dict[str, Any]
+           ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """``params`` (Python or wire names) as path, query and body values; TypeError if bad."""
+    names: dict[str, tuple[str, str]] = {}
+    for wire in endpoint.path_params:
+        names[wire] = ("path", wire)
+    for part, wires in (("query", endpoint.query), ("body", endpoint.body)):
+        for wire in wires:
+            names.setdefault(python_name(wire), (part, wire))
+            names.setdefault(wire, (part, wire))
+    unknown = sorted(set(params) - set(names))
+    if unknown:
+        raise TypeError(f"{endpoint.name}() got unexpected parameter(s): "
+                        f"{', '.join(unknown)}.")
+    parts: dict[str, dict[str, Any]] = {"path": {}, "query": {}, "body": {}}
+    for name, value in params.items():
+        if value is None:
+            continue  # omitted, as the SDK omits UNSET
+        part, wire = names[name]
+        parts[part][wire] = value
+    missing = [python_name(wire) for wire in (*endpoint.path_params, *endpoint.required)
+               if parts["path"].get(wire, parts["query"].get(wire, parts["body"].get(wire)))
+               in (None, "")]
+    if missing:
+        raise TypeError(f"{endpoint.name}() is missing required parameter(s): "
+                        f"{', '.join(missing)}.")
+    query = {wire: _wire_value(value) for wire, value in parts["query"].items()}
+    return parts["path"], query, parts["body"]
+
+
+class EulerAPI:
+    """The Euler API on behalf of one connection.
+
+    ``api = EulerAPI(connection)``; then one typed method per endpoint
+    (``api.retrieve_room_muted_users(room_id)``), :meth:`call` by endpoint
+    name, or :meth:`request` for any path. JSON answers come back decoded;
+    the connect endpoints' protobuf answers as a :class:`BinaryAnswer`.
+    """
+
+    def __init__(self, connection: Connection, *,
+                 sleep: Callable[[float], Any] = time.sleep) -> None:
         self.connection = connection
         self.provider = ProviderClient(connection.client)
         self._sleep = sleep
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                json: Any = None) -> Any:
+                json: Any = None, binary: bool = False) -> Any:
         """Call ``path`` on the client's API host; the decoded answer.
 
-        Raises a :class:`~django_euler_oauth.errors.EulerOAuthError` subclass
-        (see the module docstring for which and when).
+        ``binary``: a successful non-JSON answer comes back as a
+        :class:`BinaryAnswer`. Raises a
+        :class:`~django_euler_oauth.errors.EulerOAuthError` subclass (see
+        :func:`with_connection_token` for which and when).
         """
-        token = get_access_token(self.connection)
-        refreshed = False
-        retries = 0
-        # Bounded: at most one refresh and API_MAX_RETRIES waits, then it raises.
-        while True:
-            try:
-                return self.provider.api_call(method, path, token, params=params, json=json)
-            except TokenExpired:
-                if refreshed:
-                    raise
-                # Single flight: if another caller already refreshed, this only re-reads.
-                refresh_connection(self.connection, rejected_token=token)
-                token = self.connection.access_token
-                refreshed = True
-            except (InvalidToken, RevokedToken) as err:
-                if not mark_reauthorization_required(self.connection, err.code, err,
-                                                     rejected_token=token) \
-                        and self.connection.is_active and not refreshed:
-                    # Another caller replaced the token meanwhile: try the new one once.
-                    token = self.connection.access_token
-                    refreshed = True
-                    continue
-                raise
-            except SessionExpired as err:
-                # Refreshing cannot help: revoke both tokens, clear them, ask to reconnect.
-                expire_session(self.connection, err)
-                raise
-            except InsufficientScope as err:
-                err.reauthorize_url = reauthorize_url(  # type: ignore[attr-defined]
-                    self.connection, err.missing_scope)
-                raise
-            except (RateLimited, TemporarilyUnavailable) as err:
-                if retries >= app_settings.API_MAX_RETRIES:
-                    raise
-                wait = err.retry_after if err.retry_after is not None else 0.5 * 2 ** retries
-                self._sleep(min(wait, app_settings.API_MAX_RETRY_WAIT))
-                retries += 1
+        def attempt(token: str) -> Any:
+            return self.provider.api_call(method, path, token, params=params, json=json,
+                                          binary=binary)
+
+        return with_connection_token(self.connection, attempt, sleep=self._sleep)
 
     def get(self, path: str, **params: Any) -> Any:
+        """``GET path?params``; the decoded answer."""
         return self.request("GET", path, params=params or None)
 
     def post(self, path: str, json: Any = None, **params: Any) -> Any:
+        """``POST path`` with a JSON body; the decoded answer."""
         return self.request("POST", path, params=params or None, json=json)
 
     def userinfo(self) -> dict[str, Any]:
@@ -123,3 +227,299 @@ class EulerAPI:
         if not isinstance(user, dict):
             raise MalformedResponse("userinfo answer has no user object.", stage=Stage.API)
         return user
+
+    def allows(self, name: str) -> bool:
+        """True when the connection's granted scopes allow endpoint ``name``."""
+        return ENDPOINTS_BY_NAME[name].allowed_by(self.connection.scope_list)
+
+    def call(self, name: str, /, **params: Any) -> Any:
+        """Call the endpoint ``name`` of :data:`~django_euler_oauth.endpoints.ENDPOINTS`.
+
+        ``params`` by Python name (``target_room_id``) or wire name
+        (``targetRoomId``); None means "leave out". They are split into path,
+        query and body by the table. A missing required one or an unknown one
+        is a ``TypeError``; an endpoint the connection's scopes do not allow
+        raises :class:`~django_euler_oauth.errors.InsufficientScope` (with
+        ``missing_scope`` and ``reauthorize_url``) before any request is made.
+        Returns the decoded JSON, or a :class:`BinaryAnswer` for the
+        endpoints that answer protobuf.
+        """
+        try:
+            endpoint = ENDPOINTS_BY_NAME[name]
+        except KeyError:
+            raise ValueError(f"No Euler API endpoint is named {name!r}.") from None
+        path_values, query, body = _split(endpoint, params)
+        if not endpoint.allowed_by(self.connection.scope_list):
+            err = InsufficientScope(f"{endpoint.name} needs the scope: {endpoint.scope}",
+                                    stage=Stage.LOCAL)
+            err.reauthorize_url = reauthorize_url(  # type: ignore[attr-defined]
+                self.connection, endpoint.scope)
+            raise err
+        return self.request(endpoint.method, endpoint.url_path(**path_values),
+                            params=query or None,
+                            json=body if endpoint.body else None,
+                            binary=endpoint.answer == BYTES)
+
+    # -- one typed method per endpoint (generated from endpoints.py, then kept by hand) --
+
+    def get_user_info(self) -> dict[str, Any]:
+        """The TikTok account that authorized the token.
+
+        ``GET /tiktok/oauth/userinfo``; scope ``user:info`` or ``user:consents``.
+        """
+        return self.call("get_user_info")
+
+    def retrieve_bulk_live_check(self, user_numeric_ids: list[str]) -> dict[str, Any]:
+        """Whether several accounts are LIVE, by numeric id.
+
+        ``POST /webcast/bulk_live_check``; scope ``webcast:bulk_live_check``.
+        """
+        return self.call("retrieve_bulk_live_check", user_numeric_ids=user_numeric_ids)
+
+    def retrieve_webcast_rankings(
+            self, region: str, rank_type: str, *, session_id: str | None = None,
+            tt_target_idc: str | None = None) -> dict[str, Any]:
+        """A region's LIVE rankings.
+
+        ``GET /webcast/rankings``; scope ``webcast:rankings``.
+        """
+        return self.call("retrieve_webcast_rankings",
+                         region=region, rank_type=rank_type, session_id=session_id,
+                         tt_target_idc=tt_target_idc)
+
+    def retrieve_room_rankings(self, room_id: str, anchor_id: str) -> dict[str, Any]:
+        """A room's viewer rankings.
+
+        ``GET /webcast/rooms/{room_id}/rankings``; scope ``webcast:rankings``.
+        """
+        return self.call("retrieve_room_rankings", room_id=room_id, anchor_id=anchor_id)
+
+    def fetch_webcast_url(
+            self, room_id: str, *, client_query: str | None = None, cursor: str | None = None,
+            user_agent: str | None = None, client_enter: bool | None = None,
+            platform: str | None = None) -> BinaryAnswer:
+        """The signed first fetch of a room's events (protobuf).
+
+        ``GET /webcast/rooms/{room_id}/connect``; scope ``webcast:fetch`` or ``webcast:sign_url``.
+        """
+        return self.call("fetch_webcast_url",
+                         room_id=room_id, client_query=client_query, cursor=cursor,
+                         user_agent=user_agent, client_enter=client_enter, platform=platform)
+
+    def fetch_webcast_url_by_unique_id(
+            self, unique_id: str, *, client_query: str | None = None,
+            cursor: str | None = None, user_agent: str | None = None,
+            client_enter: bool | None = None, platform: str | None = None) -> BinaryAnswer:
+        """The signed first fetch of a creator's room, by @uniqueId (protobuf).
+
+        ``GET /webcast/anchors/{unique_id}/connect``;
+        scope ``webcast:fetch`` or ``webcast:sign_url``.
+        """
+        return self.call("fetch_webcast_url_by_unique_id",
+                         unique_id=unique_id, client_query=client_query, cursor=cursor,
+                         user_agent=user_agent, client_enter=client_enter, platform=platform)
+
+    def retrieve_webcast_anchor_events(
+            self, numeric_id: str, *, page: int | None = None) -> dict[str, Any]:
+        """Recent events of a creator's LIVE room.
+
+        ``GET /webcast/events/anchors/{numeric_id}``; scope ``webcast:fetch``.
+        """
+        return self.call("retrieve_webcast_anchor_events", numeric_id=numeric_id, page=page)
+
+    def retrieve_webcast_gift_gallery(
+            self, unique_id: str, *, webcast_language: str | None = None) -> dict[str, Any]:
+        """The gifts a creator's room offers.
+
+        ``GET /webcast/anchors/{unique_id}/gift_gallery``; scope ``webcast:fetch``.
+        """
+        return self.call("retrieve_webcast_gift_gallery",
+                         unique_id=unique_id, webcast_language=webcast_language)
+
+    def retrieve_webcast_user_earnings(
+            self, unique_id: str, *, period: str | None = None, session_id: str | None = None,
+            tt_target_idc: str | None = None) -> dict[str, Any]:
+        """The creator's LIVE earnings.
+
+        ``GET /webcast/anchors/{unique_id}/earnings``; scope ``webcast:user_earnings``.
+        """
+        return self.call("retrieve_webcast_user_earnings",
+                         unique_id=unique_id, period=period, session_id=session_id,
+                         tt_target_idc=tt_target_idc)
+
+    def retrieve_live_analytics_video_list(
+            self, *, count: int | None = None, offset: int | None = None) -> dict[str, Any]:
+        """The creator's past LIVE sessions.
+
+        ``GET /webcast/anchors/me/rooms``; scope ``webcast:live_analytics``.
+        """
+        return self.call("retrieve_live_analytics_video_list", count=count, offset=offset)
+
+    def retrieve_live_analytics_video_detail(self, room_id: str) -> dict[str, Any]:
+        """Analytics of one past LIVE session.
+
+        ``GET /webcast/anchors/me/rooms/{room_id}/details``; scope ``webcast:live_analytics``.
+        """
+        return self.call("retrieve_live_analytics_video_detail", room_id=room_id)
+
+    def retrieve_live_analytics_user_interactions(
+            self, room_id: str, user_id: str) -> dict[str, Any]:
+        """One viewer's interactions in a past LIVE session.
+
+        ``GET /webcast/anchors/me/rooms/{room_id}/interactions``; scope ``webcast:live_analytics``.
+        """
+        return self.call("retrieve_live_analytics_user_interactions",
+                         room_id=room_id, user_id=user_id)
+
+    def send_room_chat(
+            self, room_id: str, content: str, *, target_room_id: str | None = None,
+            target_unique_id: str | None = None) -> dict[str, Any]:
+        """Send a chat message as the creator.
+
+        ``POST /webcast/rooms/{room_id}/chat``; scope ``webcast:chat``.
+        """
+        return self.call("send_room_chat",
+                         room_id=room_id, content=content, target_room_id=target_room_id,
+                         target_unique_id=target_unique_id)
+
+    def mute_room_user(
+            self, room_id: str, user_id: str, *, duration: int | None = None,
+            comment_msg_id: str | None = None) -> dict[str, Any]:
+        """Mute a viewer (duration: -1, 5, 30, 60 or 300 seconds).
+
+        ``PUT /webcast/rooms/{room_id}/moderation/mutes``; scope ``webcast:mute``.
+        """
+        return self.call("mute_room_user",
+                         room_id=room_id, user_id=user_id, duration=duration,
+                         comment_msg_id=comment_msg_id)
+
+    def unmute_room_user(self, room_id: str, user_id: str) -> dict[str, Any]:
+        """Unmute a viewer.
+
+        ``DELETE /webcast/rooms/{room_id}/moderation/mutes``; scope ``webcast:mute``.
+        """
+        return self.call("unmute_room_user", room_id=room_id, user_id=user_id)
+
+    def retrieve_room_muted_users(
+            self, room_id: str, *, page: int | None = None) -> dict[str, Any]:
+        """The room's muted viewers.
+
+        ``GET /webcast/rooms/{room_id}/moderation/mutes``; scope ``webcast:mute``.
+        """
+        return self.call("retrieve_room_muted_users", room_id=room_id, page=page)
+
+    def kick_room_user(
+            self, room_id: str, tiktok_user_id: str, *,
+            comment_msg_id: str | None = None) -> dict[str, Any]:
+        """Ban (kick) a viewer from the room.
+
+        ``PUT /webcast/rooms/{room_id}/moderation/bans``; scope ``webcast:ban``.
+        """
+        return self.call("kick_room_user",
+                         room_id=room_id, tiktok_user_id=tiktok_user_id,
+                         comment_msg_id=comment_msg_id)
+
+    def unban_room_user(self, room_id: str, tiktok_user_id: str) -> dict[str, Any]:
+        """Lift a viewer's ban.
+
+        ``DELETE /webcast/rooms/{room_id}/moderation/bans``; scope ``webcast:ban``.
+        """
+        return self.call("unban_room_user", room_id=room_id, tiktok_user_id=tiktok_user_id)
+
+    def retrieve_room_banned_users(
+            self, room_id: str, *, page: int | None = None) -> dict[str, Any]:
+        """The room's banned viewers.
+
+        ``GET /webcast/rooms/{room_id}/moderation/bans``; scope ``webcast:ban``.
+        """
+        return self.call("retrieve_room_banned_users", room_id=room_id, page=page)
+
+    def toggle_room_comments(self, room_id: str, enabled: bool) -> dict[str, Any]:
+        """Turn the room's comments on or off.
+
+        ``POST /webcast/rooms/{room_id}/moderation/toggle_comments``; scope ``webcast:comments``.
+        """
+        return self.call("toggle_room_comments", room_id=room_id, enabled=enabled)
+
+    def add_sensitive_word(
+            self, room_id: str, word: str, sec_anchor_id: str) -> dict[str, Any]:
+        """Add a word to the room's filter.
+
+        ``POST /webcast/rooms/{room_id}/moderation/sensitive-words``;
+        scope ``webcast:sensitive_words``.
+        """
+        return self.call("add_sensitive_word",
+                         room_id=room_id, word=word, sec_anchor_id=sec_anchor_id)
+
+    def delete_sensitive_word(
+            self, room_id: str, word_id: str, sec_anchor_id: str) -> dict[str, Any]:
+        """Remove a word from the room's filter.
+
+        ``DELETE /webcast/rooms/{room_id}/moderation/sensitive-words``;
+        scope ``webcast:sensitive_words``.
+        """
+        return self.call("delete_sensitive_word",
+                         room_id=room_id, word_id=word_id, sec_anchor_id=sec_anchor_id)
+
+    def get_sensitive_words(self, room_id: str, sec_anchor_id: str) -> dict[str, Any]:
+        """The room's filtered words.
+
+        ``GET /webcast/rooms/{room_id}/moderation/sensitive-words``;
+        scope ``webcast:sensitive_words``.
+        """
+        return self.call("get_sensitive_words", room_id=room_id, sec_anchor_id=sec_anchor_id)
+
+    def add_room_moderator(self, numeric_id: str, to_user_id: str) -> dict[str, Any]:
+        """Make a viewer a moderator.
+
+        ``PUT /webcast/anchors/{numeric_id}/moderation/moderators``; scope ``webcast:moderators``.
+        """
+        return self.call("add_room_moderator", numeric_id=numeric_id, to_user_id=to_user_id)
+
+    def remove_room_moderator(self, numeric_id: str, to_user_id: str) -> dict[str, Any]:
+        """Remove a moderator.
+
+        ``DELETE /webcast/anchors/{numeric_id}/moderation/moderators``;
+        scope ``webcast:moderators``.
+        """
+        return self.call("remove_room_moderator", numeric_id=numeric_id, to_user_id=to_user_id)
+
+    def retrieve_room_moderators(self, numeric_id: str) -> dict[str, Any]:
+        """The creator's moderators.
+
+        ``GET /webcast/anchors/{numeric_id}/moderation/moderators``; scope ``webcast:moderators``.
+        """
+        return self.call("retrieve_room_moderators", numeric_id=numeric_id)
+
+    def legacy_send_chat(
+            self, content: str, *, room_id: str | None = None,
+            target_room_id: str | None = None,
+            target_unique_id: str | None = None) -> dict[str, Any]:
+        """Older chat path (body as send_room_chat, plus roomId).
+
+        ``POST /webcast/chat``; scope ``webcast:chat``.
+        """
+        return self.call("legacy_send_chat",
+                         content=content, room_id=room_id, target_room_id=target_room_id,
+                         target_unique_id=target_unique_id)
+
+    def legacy_fetch(
+            self, *, unique_id: str | None = None, room_id: str | None = None,
+            client_query: str | None = None, cursor: str | None = None) -> dict[str, Any]:
+        """Older fetch path: a room's recent events.
+
+        ``GET /webcast/fetch``; scope ``webcast:fetch``.
+        """
+        return self.call("legacy_fetch",
+                         unique_id=unique_id, room_id=room_id, client_query=client_query,
+                         cursor=cursor)
+
+    def legacy_user_earnings(
+            self, *, unique_id: str | None = None,
+            period: str | None = None) -> dict[str, Any]:
+        """Older earnings path.
+
+        ``GET /webcast/user_earnings``; scope ``webcast:user_earnings``.
+        """
+        return self.call("legacy_user_earnings", unique_id=unique_id, period=period)
+
