@@ -5,8 +5,11 @@ stack: throughput ratio (target >= 0.98) and extra queries (target 0); and the
 same against an empty pass-through middleware in its place, which separates our
 own work from the cost Django charges any middleware layer.
 1b: a view that reads a fresh token vs a view doing the comparable hand-written
-lookup: throughput ratio (target >= 0.85) and queries (target: exactly 1 more
-than the session+user queries, i.e. the same count as the baseline lookup).
+lookup (the connection joined with its client): throughput ratio (target >= 0.85)
+and queries (target: exactly 1 more than the session+user queries, i.e. the same
+count as the baseline lookup); and vs the cheapest useful view, one one-column
+ORM lookup after ``request.user`` (``User.objects.filter(pk=...).only("pk").first()``),
+target >= 0.85, with and without ``EULER_OAUTH_DEFAULT_CLIENT``.
 """
 
 from __future__ import annotations
@@ -49,7 +52,8 @@ def main() -> None:
     untouched_empty = wsgi_caller(empty_mw, "/untouched/", cookie)
     token_view = wsgi_caller(with_mw, "/token/", cookie)
     baseline_view = wsgi_caller(with_mw, "/baseline/", cookie)
-    for call in (untouched_with, untouched_without, token_view, baseline_view):
+    minimal_view = wsgi_caller(with_mw, "/minimal/", cookie)
+    for call in (untouched_with, untouched_without, token_view, baseline_view, minimal_view):
         assert call() == 200
 
     def queries(call: object) -> int:
@@ -76,6 +80,15 @@ def main() -> None:
                                           rounds=rounds)
     Row(f"1b fresh token read vs one-lookup view ({db})", round(ours), round(base),
         round(ratio, 3), ">= 0.85", ratio >= 0.85, "req/s").emit()
+    for default in (None, client.slug):
+        with override_settings(EULER_OAUTH_DEFAULT_CLIENT=default):
+            ours, base, ratio = interleaved_ratio(token_view, minimal_view, seconds=seconds,
+                                                  rounds=rounds)
+        label = "EULER_OAUTH_DEFAULT_CLIENT set" if default else "only active client"
+        Row(f"1b fresh token read vs minimal one-lookup view, {label} ({db})", round(ours),
+            round(base), round(ratio, 3), ">= 0.85", ratio >= 0.85, "req/s",
+            note="baseline: User.objects.filter(pk=...).only('pk').first() after "
+            "request.user").emit()
     Row(f"1b queries for a token read (session+user+ours) ({db})", q_token, q_base, None,
         f"= baseline ({q_base})", q_token == q_base, "queries",
         note=f"untouched view: {q_without}").emit()

@@ -33,6 +33,14 @@ def baseline_lookup(request: HttpRequest) -> HttpResponse:
     return HttpResponse("yes" if row and row.scope else "no")
 
 
+def minimal_lookup(request: HttpRequest) -> HttpResponse:
+    """The cheapest useful view: one one-column ORM lookup after ``request.user``."""
+    from django.contrib.auth import get_user_model
+
+    row = get_user_model().objects.filter(pk=request.user.pk).only("pk").first()
+    return HttpResponse("yes" if row else "no")
+
+
 def token_fingerprint(request: HttpRequest) -> HttpResponse:
     """Our way: the middleware's token (refreshed under the row lock when expired)."""
     value = request.euler_token  # type: ignore[attr-defined]
@@ -62,6 +70,7 @@ urlpatterns = [
     path("untouched/", untouched),
     path("token/", token),
     path("baseline/", baseline_lookup),
+    path("minimal/", minimal_lookup),
     path("oauth/", include("django_euler_oauth.urls")),
     path("sandbox/", include("django_euler_oauth.sandbox.urls")),
 ]
