@@ -9,7 +9,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -46,6 +47,18 @@ class OAuthClientForm(forms.ModelForm):
                   "authorize_url", "token_url", "revoke_url", "api_base_url", "use_pkce",
                   "request_format", "token_transport", "fetch_userinfo")
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["new_client_secret"]
+        # The raw column value: "" or ciphertext. Said, never shown, never decrypted.
+        stored = bool(self.instance.__dict__.get("client_secret"))
+        if self.instance.pk and stored:
+            field.help_text = _("A secret is stored. Write-only: leave blank to keep it, "
+                                "or type a new one to replace it.")
+        elif self.instance.pk:
+            field.help_text = _("No secret stored. Type the client secret from the "
+                                "Euler Stream dashboard.")
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if not self.instance.pk and not cleaned.get("new_client_secret"):
@@ -62,8 +75,7 @@ class OAuthClientForm(forms.ModelForm):
 @admin.register(OAuthClient)
 class OAuthClientAdmin(admin.ModelAdmin):
     form = OAuthClientForm
-    list_display = ("name", "slug", "client_id", "is_active", "use_pkce", "request_format",
-                    "token_transport")
+    list_display = ("name", "slug", "client_id", "is_active")
     list_filter = ("is_active", "use_pkce", "request_format", "token_transport")
     search_fields = ("name", "slug", "client_id")
     prepopulated_fields = {"slug": ("name",)}
@@ -99,8 +111,7 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
 
 @admin.register(Connection)
 class ConnectionAdmin(admin.ModelAdmin):
-    list_display = ("user", "client", "account", "status", "scope", "access_left",
-                    "refresh_left", "last_error")
+    list_display = ("user", "account", "client", "state", "access_left", "refresh_left")
     list_filter = ("status", NeedsAttentionFilter, "client")
     search_fields = ("user__username", "user__email", "external_username")
     list_select_related = ("user", "client")
@@ -119,13 +130,34 @@ class ConnectionAdmin(admin.ModelAdmin):
     def account(self, obj: Connection) -> str:
         return f"@{obj.external_username}" if obj.external_username else "—"
 
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        # Every field is read-only: no Save buttons (actions change connections).
+        extra_context = {**(extra_context or {}), "show_save": False,
+                         "show_save_and_continue": False,
+                         "show_save_and_add_another": False}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description=_("status"), ordering="status")
+    def state(self, obj: Connection) -> str:
+        if obj.status == Connection.Status.ACTIVE and obj.last_error:
+            return _("%(status)s, last refresh failed") % {"status": obj.get_status_display()}
+        return str(obj.get_status_display())
+
+    @staticmethod
+    def _life(obj: Connection, delta: Any) -> str:
+        # A connection that needs re-authorization or is revoked has no tokens left.
+        if obj.status != Connection.Status.ACTIVE:
+            return "—"
+        return time_left(delta)
+
     @admin.display(description=_("access token left"), ordering="expires_at")
     def access_left(self, obj: Connection) -> str:
-        return time_left(obj.access_time_left)
+        return self._life(obj, obj.access_time_left)
 
     @admin.display(description=_("refresh token left"), ordering="refresh_expires_at")
     def refresh_left(self, obj: Connection) -> str:
-        return time_left(obj.refresh_time_left)
+        return self._life(obj, obj.refresh_time_left)
 
     @admin.action(description=_("Refresh tokens now"), permissions=["change"])
     def refresh_now(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
@@ -144,7 +176,25 @@ class ConnectionAdmin(admin.ModelAdmin):
                               messages.SUCCESS)
 
     @admin.action(description=_("Revoke and disconnect"), permissions=["change"])
-    def revoke(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+    def revoke(self, request: HttpRequest,
+               queryset: QuerySet[Connection]) -> TemplateResponse | None:
+        if not request.POST.get("post"):  # Django's intermediate confirmation page
+            opts = self.model._meta
+            context = {
+                **self.admin_site.each_context(request),
+                "title": _("Revoke and disconnect: are you sure?"),
+                "opts": opts,
+                "app_label": opts.app_label,
+                "connections": queryset.select_related("user", "client"),
+                "already_revoked": queryset.filter(status=Connection.Status.REVOKED).count(),
+                "queryset": queryset,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "media": self.media,
+            }
+            request.current_app = self.admin_site.name
+            return TemplateResponse(
+                request, "admin/django_euler_oauth/connection/revoke_confirmation.html",
+                context)
         remote_ok = local_only = 0
         for connection in queryset.exclude(status=Connection.Status.REVOKED):
             if disconnect(connection, request=request):
@@ -161,3 +211,4 @@ class ConnectionAdmin(admin.ModelAdmin):
                 "the revocation.", "%d connections were disconnected here, but the provider "
                 "could not confirm the revocation.", local_only) % local_only,
                 messages.WARNING)
+        return None

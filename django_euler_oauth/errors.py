@@ -285,6 +285,16 @@ class InsufficientScope(InsufficientScopeError):
     code = "insufficient_scope"
     default_status = 403
     message = _("Additional permissions required. Please reconnect.")
+    #: The same, naming the permission when the provider said which one is missing.
+    message_naming_scope = _(
+        "Additional permission required: %(scope)s. Please reconnect and allow it.")
+
+    @property
+    def friendly_message(self) -> str:
+        scope = self.missing_scope
+        if scope:
+            return str(self.message_naming_scope) % {"scope": scope}
+        return str(self.message)
 
 
 class ServerError(RetryableError):

@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -27,8 +27,10 @@ from .errors import (
     EulerOAuthError,
     InvalidRequest,
     InvalidScope,
+    MalformedResponse,
     Stage,
     StateError,
+    TransportError,
     error_for_code,
 )
 from .models import Connection, OAuthClient
@@ -53,9 +55,43 @@ def safe_next(request: HttpRequest, candidate: str | None) -> str | None:
     return None
 
 
+def _provider_description(error: EulerOAuthError) -> str:
+    """The provider's own words about ``error``, or "" when the text is ours.
+
+    Errors raised here (state, unknown client, scope refused before asking) and
+    failures to reach or understand the provider carry our own wording, which
+    is for logs, not for users.
+    """
+    if error.stage == Stage.LOCAL or isinstance(error, (TransportError, MalformedResponse)):
+        return ""
+    return error.description
+
+
+def _sent(request: HttpRequest) -> Any:
+    return request.POST if request.method == "POST" else request.GET
+
+
+def _retry_url(request: HttpRequest, error: EulerOAuthError,
+               retry: dict[str, str] | None) -> str:
+    """The authorize URL again, keeping the user's next, client and scope."""
+    params = retry if retry is not None else {
+        key: _sent(request).get(key, "") for key in ("next", "client", "scope")}
+    kept = {key: str(params.get(key) or "")[:MAX_PARAM_LENGTH]
+            for key in ("next", "client", "scope")}
+    kept["next"] = safe_next(request, kept["next"]) or ""
+    if isinstance(error, InvalidScope):
+        kept["scope"] = ""  # the same scope would be refused again: ask for the defaults
+    query = urlencode({key: value for key, value in kept.items() if value})
+    return reverse("euler_oauth:authorize") + (f"?{query}" if query else "")
+
+
 def error_page(request: HttpRequest, error: EulerOAuthError, *, status: int | None = None,
-               **extra: Any) -> HttpResponse:
-    """The error page: friendly message, and the provider's description, escaped."""
+               retry: dict[str, str] | None = None, **extra: Any) -> HttpResponse:
+    """The error page: friendly message, the provider's own words (escaped), a way back.
+
+    ``retry``: the ``next``, ``client`` and ``scope`` of the attempt that failed
+    (default: those of the request), kept in the "Try again" link.
+    """
     if status is None:
         status = 502 if error.category == Category.RETRY else 400
         if error.category == Category.CONFIGURATION and error.default_status == 404:
@@ -65,13 +101,28 @@ def error_page(request: HttpRequest, error: EulerOAuthError, *, status: int | No
         # SessionMiddleware does not save on a 5xx: save here, or a consumed state
         # would stay usable (single use) after a provider failure.
         session.save()
+    retry_url = _retry_url(request, error, retry)
+    home_url = "/"
+    next_url = safe_next(request, (retry or _sent(request)).get("next"))
+    if error.category == Category.CONFIGURATION:
+        heading = _("This TikTok connection is not available")
+        retry_url = ""  # trying again cannot help until the site is fixed
+    elif request.resolver_match is not None and \
+            request.resolver_match.url_name == "disconnect":
+        heading = _("We could not disconnect your TikTok account")
+        retry_url = ""
+    else:
+        heading = _("We could not connect your TikTok account")
     context = {
         "error": error,
+        "heading": heading,
         "message": error.friendly_message,
         "code": error.code,
-        "description": error.description,
+        "provider_description": _provider_description(error),
         "category": error.category,
-        "retry_url": reverse("euler_oauth:authorize"),
+        "retry_url": retry_url,
+        "home_url": home_url,
+        "back_url": next_url or home_url,
         **extra,
     }
     return render(request, "django_euler_oauth/error.html", context, status=status)
@@ -196,11 +247,12 @@ def callback(request: HttpRequest) -> HttpResponse:
             target = app_settings.FAILURE_URL or pending.next_url or app_settings.SUCCESS_URL
             return HttpResponseRedirect(target)
         logger.warning("Authorization for client %s failed: %s", pending.client, reported)
-        return _failure(request, reported)
+        return _failure(request, reported, pending)
 
     code = request.GET.get("code")
     if not code or len(code) > MAX_PARAM_LENGTH:
-        return _failure(request, InvalidRequest("The callback has no authorization code."))
+        return _failure(request, InvalidRequest("The callback has no authorization code."),
+                        pending)
 
     try:
         client = OAuthClient.objects.resolve(pending.client)
@@ -211,7 +263,7 @@ def callback(request: HttpRequest) -> HttpResponse:
         )
     except EulerOAuthError as err:
         logger.warning("Code exchange for client %s failed: %s", pending.client, err)
-        return _failure(request, err)
+        return _failure(request, err, pending)
 
     profile = None
     if client.fetch_userinfo:
@@ -227,11 +279,14 @@ def callback(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(pending.next_url or app_settings.SUCCESS_URL)
 
 
-def _failure(request: HttpRequest, err: EulerOAuthError) -> HttpResponse:
+def _failure(request: HttpRequest, err: EulerOAuthError,
+             pending: state_store.PendingAuthorization | None = None) -> HttpResponse:
     if app_settings.FAILURE_URL:
         messages.error(request, err.friendly_message)
         return HttpResponseRedirect(app_settings.FAILURE_URL)
-    return error_page(request, err)
+    retry = None if pending is None else {
+        "next": pending.next_url, "client": pending.client, "scope": pending.scope}
+    return error_page(request, err, retry=retry)
 
 
 @never_cache

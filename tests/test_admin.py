@@ -234,7 +234,7 @@ def test_refresh_action_reports_failures(admin_browser, connections, provider):
 def test_revoke_action(admin_browser, connections, provider, oauth):
     conn = connections["alice"]
     provider.default(REVOKE, Answer(200, {}))
-    response = admin_browser.post(CONNECTIONS, {"action": "revoke",
+    response = admin_browser.post(CONNECTIONS, {"action": "revoke", "post": "yes",
                                                 "_selected_action": [conn.pk]}, follow=True)
     assert response.status_code == 200
     assert [r.form["token"] for r in provider.requests_to(REVOKE)] == \
@@ -250,7 +250,7 @@ def test_revoke_action(admin_browser, connections, provider, oauth):
 def test_revoke_action_when_the_provider_is_down(admin_browser, connections, provider):
     conn = connections["alice"]
     provider.default(REVOKE, Answer(503, "down"))
-    response = admin_browser.post(CONNECTIONS, {"action": "revoke",
+    response = admin_browser.post(CONNECTIONS, {"action": "revoke", "post": "yes",
                                                 "_selected_action": [conn.pk]}, follow=True)
     assert Connection.objects.get(pk=conn.pk).status == Connection.Status.REVOKED
     assert "could not confirm" in response.content.decode()
