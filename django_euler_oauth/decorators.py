@@ -1,0 +1,145 @@
+"""Incremental authorization: views that need TikTok scopes ask for them first.
+
+``@euler_scopes_required("webcast:chat")`` on a function view (sync or async),
+or :class:`EulerScopesRequiredMixin` with ``euler_scopes = (...)`` on a
+class-based view, runs the view only when the user's connection for the
+default OAuth client grants every listed scope (documented aliases such as
+``webcast:live_check`` count as their spec names). Otherwise:
+
+- anonymous user: Django's login redirect (``settings.LOGIN_URL``);
+- no connection (or a disconnected one): ``euler_oauth:authorize`` asking for
+  the client's default scopes plus the required ones, then back here;
+- a connection missing a scope: authorize again asking for the scopes it has
+  plus the missing ones (incremental authorization), then back here;
+- a connection that needs re-authorization (the grant died, or the refresh
+  token is past its lifetime): reconnect with its scopes plus the required.
+
+"Back here" is ``next`` = the request's full path.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+
+from .api import reauthorize_url
+from .endpoints import canonical_scope
+from .errors import EulerOAuthError
+from .models import Connection, OAuthClient
+
+ViewFunc = TypeVar("ViewFunc", bound=Callable[..., Any])
+
+__all__ = ["EulerScopesRequiredMixin", "euler_scopes_required", "scopes_redirect"]
+
+
+def _missing(granted: Iterable[str], required: Iterable[str]) -> list[str]:
+    have = {canonical_scope(scope) for scope in granted}
+    return [scope for scope in required if canonical_scope(scope) not in have]
+
+
+def _authorize_url(client: OAuthClient, scopes: list[str], next_url: str) -> str:
+    query = {"client": client.slug, "scope": " ".join(scopes), "next": next_url}
+    return reverse("euler_oauth:authorize") + "?" + urlencode(query)
+
+
+def scopes_redirect(request: HttpRequest, scopes: Iterable[str]) -> HttpResponse | None:
+    """The redirect a view needing ``scopes`` must answer instead of running; None to run.
+
+    The decision shared by :func:`euler_scopes_required` and
+    :class:`EulerScopesRequiredMixin` (see the module docstring).
+    """
+    required = [scope for scope in dict.fromkeys(scopes) if scope]
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    next_url = request.get_full_path()
+    try:
+        client = OAuthClient.objects.resolve(None)
+    except EulerOAuthError as err:
+        from .views import error_page
+
+        return error_page(request, err)
+    connection = (Connection.objects.for_user(user).for_client(client)
+                  .select_related("client").first())
+    if connection is None:
+        wanted = client.scope_list + _missing(client.scope_list, required)
+        return HttpResponseRedirect(_authorize_url(client, wanted, next_url))
+    dead = (connection.status != Connection.Status.ACTIVE or connection.refresh_expired())
+    missing = _missing(connection.scope_list, required)
+    if not dead and not missing:
+        return None
+    if dead and connection.status == Connection.Status.REVOKED and not connection.scope:
+        wanted = client.scope_list + _missing(client.scope_list, required)
+        return HttpResponseRedirect(_authorize_url(client, wanted, next_url))
+    url = reauthorize_url(connection, required if dead else missing, next_url=next_url)
+    return HttpResponseRedirect(url or _authorize_url(client, required, next_url))
+
+
+def euler_scopes_required(*scopes: str) -> Callable[[ViewFunc], ViewFunc]:
+    """Decorate a function view (sync or async) that needs these TikTok scopes.
+
+    ``@euler_scopes_required("webcast:mute", "webcast:ban")``: the view runs
+    only for a user whose connection grants them all; everyone else is sent
+    to log in, connect, or grant the missing scopes, and comes back here.
+    """
+    def decorator(view: ViewFunc) -> ViewFunc:
+        if iscoroutinefunction(view):
+            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                response = await sync_to_async(scopes_redirect)(request, scopes)
+                if response is not None:
+                    return response
+                return await view(request, *args, **kwargs)
+
+            wrapper: Callable[..., Any] = markcoroutinefunction(
+                functools.wraps(view)(async_wrapper))
+        else:
+            @functools.wraps(view)
+            def sync_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                response = scopes_redirect(request, scopes)
+                if response is not None:
+                    return response
+                return view(request, *args, **kwargs)
+
+            wrapper = sync_wrapper
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+class EulerScopesRequiredMixin:
+    """Class-based views: run only when the user's connection grants ``euler_scopes``.
+
+    Put it first in the bases (``class Moderation(EulerScopesRequiredMixin,
+    TemplateView)``) and set ``euler_scopes = ("webcast:mute",)``. Override
+    :meth:`get_euler_scopes` to decide per request.
+    """
+
+    euler_scopes: Iterable[str] = ()
+
+    def get_euler_scopes(self) -> Iterable[str]:
+        """The scopes this request needs (default: :attr:`euler_scopes`)."""
+        if isinstance(self.euler_scopes, str):
+            return self.euler_scopes.split()
+        return self.euler_scopes
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        """Redirect (log in, connect, grant more) or run the view."""
+        if getattr(type(self), "view_is_async", False):
+            return self._async_dispatch(request, *args, **kwargs)
+        response = scopes_redirect(request, self.get_euler_scopes())
+        if response is not None:
+            return response
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
+    async def _async_dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        response = await sync_to_async(scopes_redirect)(request, self.get_euler_scopes())
+        if response is not None:
+            return response
+        return await super().dispatch(request, *args, **kwargs)  # type: ignore[misc]

@@ -1,0 +1,188 @@
+"""Euler's official Python SDK (``eulerapisdk``) with a connection's tokens.
+
+Install the extra (``pip install django-euler-oauth[sdk]``), then::
+
+    from EulerApiSdk.api.tik_tok_live_moderation import mute_room_user
+    from django_euler_oauth import sdk
+
+    answer = sdk.call(connection, mute_room_user, room_id, user_id="123")
+
+:func:`call` gives the SDK function ``client=`` (an ``AuthenticatedClient`` on
+the OAuth client's API host, sending the account's API key as ``X-Api-Key``)
+and ``x_oauth_token=`` (the connection's access token, refreshed first when
+near expiry), reads the answer's status and error code, and handles it exactly
+like :class:`~django_euler_oauth.api.EulerAPI` (the same code:
+:func:`~django_euler_oauth.api.with_connection_token`): ``token_expired``
+refreshes once (single flight) and retries, ``session_expired`` revokes and
+clears, ``invalid_token``/``revoked_token`` require re-authorization, 429/503
+are retried a bounded number of times, 500 raises a
+:class:`~django_euler_oauth.errors.RetryableError`. It returns the SDK's parsed
+model (or a :class:`~django_euler_oauth.client.BinaryAnswer` for the
+protobuf-answering connect endpoints).
+
+The SDK is imported lazily: the rest of the app works without it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from django.views.decorators.debug import sensitive_variables
+
+from .api import with_connection_token
+from .client import BinaryAnswer, ProviderClient, _status_code
+from .conf import app_settings
+from .errors import (
+    ConfigurationError,
+    MalformedResponse,
+    RateLimited,
+    Stage,
+    TransportError,
+    error_for_code,
+    parse_retry_after,
+    redact,
+)
+from .refresh import get_access_token
+from .tokens import error_fields
+
+if TYPE_CHECKING:
+    from .models import Connection, OAuthClient
+
+__all__ = ["call", "euler_sdk", "sdk_client"]
+
+
+def _sdk() -> ModuleType:
+    try:
+        import EulerApiSdk
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ConfigurationError(
+            "Euler's SDK is not installed: pip install 'django-euler-oauth[sdk]'."
+        ) from err
+    return EulerApiSdk
+
+
+@sensitive_variables("key")
+def sdk_client(oauth_client: OAuthClient) -> Any:
+    """An SDK client on ``oauth_client``'s API host with its API key as ``X-Api-Key``.
+
+    An ``EulerApiSdk.AuthenticatedClient`` (a plain ``Client`` when no API key
+    is configured), with ``EULER_OAUTH_HTTP_TIMEOUT`` and redirects not
+    followed. Use it as a context manager, or close it, when done.
+    """
+    sdk = _sdk()
+    import httpx
+
+    options: dict[str, Any] = {
+        "base_url": oauth_client.api_base_url.rstrip("/"),
+        "timeout": httpx.Timeout(app_settings.HTTP_TIMEOUT),
+        "follow_redirects": False,
+        "raise_on_unexpected_status": False,
+    }
+    key = ProviderClient(oauth_client).api_key
+    if not key:
+        return sdk.Client(**options)
+    return sdk.AuthenticatedClient(token=key, auth_header_name="X-Api-Key", prefix="",
+                                   **options)
+
+
+def euler_sdk(connection: Connection) -> tuple[Any, str]:
+    """``(client, access_token)`` for calling SDK functions yourself.
+
+    ``access_token`` is valid now (refreshed first when near expiry); pass it
+    as ``x_oauth_token=``. Errors in the answers are then yours to handle:
+    :func:`call` handles them for you.
+    """
+    return sdk_client(connection.client), get_access_token(connection)
+
+
+def _sync_detailed(function: Any) -> Callable[..., Any]:
+    """The ``sync_detailed`` of an SDK endpoint module (or of the module of a function)."""
+    module: ModuleType | None
+    if isinstance(function, ModuleType):
+        module = function
+    else:
+        if getattr(function, "__name__", "") == "sync_detailed":
+            return function
+        module = sys.modules.get(getattr(function, "__module__", ""))
+    detailed = getattr(module, "sync_detailed", None)
+    if not callable(detailed):
+        raise TypeError(f"{function!r} is not an eulerapisdk endpoint (no sync_detailed).")
+    return detailed
+
+
+def _check(response: Any, secrets: list[str | None]) -> None:
+    """Raise our exception when an SDK ``Response`` is an error answer."""
+    status = int(response.status_code)
+    content = response.content or b""
+    ctype = str(response.headers.get("content-type", ""))
+    body: Any = None
+    if "json" in ctype.lower() or (status >= 400 and content[:1] in (b"{", b"[")):
+        try:
+            body = json.loads(content)
+        except ValueError:
+            body = None
+    envelope_code = body.get("code") if isinstance(body, dict) else None
+    if status < 400 and isinstance(envelope_code, int) and 400 <= envelope_code < 600:
+        status = envelope_code  # the live envelope can report an error under HTTP 200
+    failure = error_fields(body)
+    if failure is None and status < 400:
+        return
+    retry_after = parse_retry_after(response.headers)
+    code, description = failure or ("", "")
+    code = redact(code, secrets)[:64]
+    if not code:
+        code = _status_code(status, Stage.API)
+        description = description or f"HTTP {status}"
+    if status == 429 and code in ("", "server_error"):
+        raise RateLimited(redact(description, secrets), status=status, stage=Stage.API,
+                          retry_after=retry_after)
+    raise error_for_code(code, redact(description, secrets),
+                         status=status if status >= 400 else None, stage=Stage.API,
+                         retry_after=retry_after)
+
+
+@sensitive_variables("token", "secrets")
+def call(connection: Connection, function: Any, *args: Any,
+         sleep: Callable[[float], Any] = time.sleep, **kwargs: Any) -> Any:
+    """Call an ``eulerapisdk`` endpoint as ``connection``; the SDK's parsed model.
+
+    ``function``: an SDK endpoint module (``mute_room_user``) or one of its
+    functions; its ``sync_detailed`` is called with ``*args``, ``**kwargs``,
+    ``client=`` and ``x_oauth_token=``. Error answers raise our exceptions
+    with the same outcomes as :class:`~django_euler_oauth.api.EulerAPI` (see
+    the module docstring); a 2xx answer the SDK does not model (the connect
+    endpoints' protobuf) comes back as a :class:`BinaryAnswer`.
+    """
+    import httpx
+
+    detailed = _sync_detailed(function)
+    name = getattr(sys.modules.get(detailed.__module__), "__name__", "sdk").rsplit(".", 1)[-1]
+    with sdk_client(connection.client) as client:
+        key = ProviderClient(connection.client).api_key
+
+        def attempt(token: str) -> Any:
+            secrets = [token, key]
+            try:
+                response = detailed(*args, client=client, x_oauth_token=token, **kwargs)
+            except httpx.TimeoutException as err:
+                raise TransportError(f"{name} timed out.", stage=Stage.API) from err
+            except httpx.HTTPError as err:
+                raise TransportError(f"{name} failed: {type(err).__name__}.",
+                                     stage=Stage.API) from err
+            except (KeyError, TypeError, ValueError, AttributeError) as err:
+                # The SDK's parser refused the answer (a required field missing).
+                raise MalformedResponse(f"{name}: the SDK could not read the answer "
+                                        f"({type(err).__name__}).", stage=Stage.API) from err
+            _check(response, secrets)
+            if response.parsed is not None:
+                return response.parsed
+            headers = dict(response.headers)
+            ctype = str(response.headers.get("content-type", ""))
+            return BinaryAnswer(bytes(response.content), ctype.split(";")[0].strip(), headers)
+
+        return with_connection_token(connection, attempt, sleep=sleep)
