@@ -1,10 +1,12 @@
 """Test and demo controls of the sandbox provider, and the fault machinery behind them.
 
 Every control writes to the sandbox database, so it affects all processes
-serving the sandbox at once. Endpoint names: ``authorize``, ``token``,
-``revoke``, ``introspect``, ``userinfo``, ``webcast/fetch``,
-``webcast/bulk_live_check``, ``webcast/rankings``; ``*`` (or ``None``) means
-every endpoint.
+serving the sandbox at once. Endpoint names: the OAuth ones (``authorize``,
+``token``, ``revoke``, ``introspect``, ``validate-refresh``, ``clients``) and
+every API endpoint of :data:`django_euler_oauth.endpoints.ENDPOINTS` by its
+name (``send_room_chat``, ...); the older names ``userinfo``, ``webcast/fetch``,
+``webcast/bulk_live_check`` and ``webcast/rankings`` still work. ``*`` (or
+``None``) means every endpoint.
 """
 
 from __future__ import annotations
@@ -16,10 +18,21 @@ from django.db import IntegrityError, router, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .models import AccessToken, CallCounter, FakeAccount, Fault, Grant, token_hash
+from django_euler_oauth.endpoints import ENDPOINTS as API_ENDPOINTS
 
-ENDPOINTS = ("authorize", "token", "revoke", "introspect", "userinfo", "webcast/fetch",
-             "webcast/bulk_live_check", "webcast/rankings")
+from .models import AccessToken, CallCounter, FakeAccount, Fault, Grant, token_hash
+from .responses import API_ERRORS
+
+OAUTH_ENDPOINTS = ("authorize", "token", "revoke", "introspect", "validate-refresh",
+                   "clients")
+ENDPOINTS: tuple[str, ...] = OAUTH_ENDPOINTS + tuple(e.name for e in API_ENDPOINTS)
+# The names these endpoints had before the table: scripts and tests still use them.
+ALIASES: dict[str, str] = {
+    "userinfo": "get_user_info",
+    "webcast/fetch": "legacy_fetch",
+    "webcast/bulk_live_check": "retrieve_bulk_live_check",
+    "webcast/rankings": "retrieve_webcast_rankings",
+}
 ALL = "*"
 MAX_LATENCY_MS = 30_000
 
@@ -28,15 +41,17 @@ class Injected:
     """What the faults say about one request."""
 
     def __init__(self, latency_ms: int = 0, fail_status: int | None = None,
-                 rate_limit_reset: int | None = None) -> None:
+                 rate_limit_reset: int | None = None, error_code: str = "") -> None:
         self.latency_ms = latency_ms
         self.fail_status = fail_status
         self.rate_limit_reset = rate_limit_reset
+        self.error_code = error_code  # one of responses.API_ERRORS, or ""
 
 
 def _key(endpoint: str | None) -> str:
     if endpoint in (None, "", ALL):
         return ALL
+    endpoint = ALIASES.get(endpoint, endpoint)
     if endpoint not in ENDPOINTS:
         raise ValueError(f"Unknown sandbox endpoint {endpoint!r}; one of {', '.join(ENDPOINTS)}.")
     return endpoint
@@ -56,6 +71,7 @@ def _fault(endpoint: str | None) -> Fault:
 
 def count_call(endpoint: str) -> None:
     """Add one to ``endpoint``'s counter with a single UPDATE (exact under concurrency)."""
+    endpoint = _key(endpoint)
     if CallCounter.objects.filter(endpoint=endpoint).update(count=F("count") + 1):
         return
     try:
@@ -107,12 +123,27 @@ def rate_limit(seconds: int, endpoint: str | None = None) -> None:
     Fault.objects.filter(pk=fault.pk).update(rate_limited_until=until)
 
 
+def inject_error(code: str, endpoint: str | None = None, count: int = 1) -> None:
+    """Answer the next ``count`` requests of ``endpoint`` (or any) with the documented
+    error ``code``: ``unauthorized``, ``token_expired``, ``invalid_token``,
+    ``revoked_token``, ``insufficient_scope``, ``session_expired``, ``rate_limited``
+    (429 with reset headers), ``server_error`` (500) or ``temporarily_unavailable`` (503).
+    ``count`` 0 stops it."""
+    if code not in API_ERRORS:
+        raise ValueError(f"Unknown error {code!r}; one of {', '.join(API_ERRORS)}.")
+    if not 0 <= count <= 10_000:
+        raise ValueError("count must be between 0 and 10000.")
+    fault = _fault(endpoint)
+    Fault.objects.filter(pk=fault.pk).update(error_code=code, error_next=count)
+
+
 def reset_faults() -> None:
     Fault.objects.all().delete()
 
 
 def injected(endpoint: str) -> Injected:
     """Consume the faults that apply to one request of ``endpoint``."""
+    endpoint = _key(endpoint)
     faults = list(Fault.objects.filter(endpoint__in=(endpoint, ALL)))
     if not faults:
         return Injected()
@@ -128,6 +159,11 @@ def injected(endpoint: str) -> Injected:
         if fault.fail_next and Fault.objects.filter(pk=fault.pk, fail_next__gt=0).update(
                 fail_next=F("fail_next") - 1):
             result.fail_status = fault.fail_status
+            return result
+    for fault in sorted(faults, key=lambda f: f.endpoint == ALL):
+        if fault.error_next and Fault.objects.filter(pk=fault.pk, error_next__gt=0).update(
+                error_next=F("error_next") - 1):
+            result.error_code = fault.error_code
             return result
     return result
 
@@ -189,7 +225,8 @@ def snapshot() -> dict[str, object]:
         "counts": call_counts(),
         "faults": [
             {"endpoint": f.endpoint, "latency_ms": f.latency_ms, "fail_next": f.fail_next,
-             "fail_status": f.fail_status,
+             "fail_status": f.fail_status, "error_code": f.error_code,
+             "error_next": f.error_next,
              "rate_limited_for": max(0, int((f.rate_limited_until - now).total_seconds()))
              if f.rate_limited_until else 0}
             for f in Fault.objects.order_by("endpoint")

@@ -18,6 +18,7 @@ from .models import (
     new_secret,
     token_hash,
 )
+from .scopes import spec_names
 
 ACCESS_PREFIX = "esb_at_"
 REFRESH_PREFIX = "esb_rt_"
@@ -70,7 +71,7 @@ def token_answer(client: SandboxClient, grant: Grant, access: str, refresh: str,
     if client.enveloped:
         data["refresh_expires_in"] = max(
             1, int((grant.refresh_expires_at - now).total_seconds() + 0.5))
-        data["scopes"] = grant.scope_list
+        data["scopes"] = spec_names(grant.scope_list)
     else:
         data["scope"] = grant.scope
     return data

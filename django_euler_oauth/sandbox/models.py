@@ -1,4 +1,5 @@
-"""The sandbox provider's state: clients, fake TikTok accounts, grants, tokens, faults.
+"""The sandbox provider's state: clients, fake TikTok accounts, grants, tokens, faults,
+and each account's small fake LIVE room (events, mutes, bans, words, moderators).
 
 Everything lives in the database (the ``euler_sandbox`` alias when configured,
 see :mod:`.routers`), so several web workers, a test process and a live server
@@ -209,6 +210,78 @@ class Fault(models.Model):
     fail_next = models.PositiveIntegerField(default=0)
     fail_status = models.PositiveSmallIntegerField(default=500)
     rate_limited_until = models.DateTimeField(null=True, blank=True)
+    # A documented error code (``token_expired``, ...) answered to the next ``error_next``
+    # requests, whatever their token.
+    error_code = models.CharField(max_length=40, blank=True)
+    error_next = models.PositiveIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"fault on {self.endpoint}"
+
+
+# -- fake LIVE rooms --------------------------------------------------------------------
+
+class Room(models.Model):
+    """The LIVE room of one fake account; the moderation endpoints change it."""
+
+    account = models.OneToOneField(FakeAccount, on_delete=models.CASCADE, related_name="room")
+    room_id = models.CharField(max_length=40, unique=True)
+    comments_enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"room {self.room_id} of {self.account}"
+
+
+class RoomEvent(models.Model):
+    """Something that happened in a room (a chat message sent through the API, ...)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20)  # chat, comments_on, comments_off
+    user_id = models.CharField(max_length=40)
+    nickname = models.CharField(max_length=100, blank=True)
+    content = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("-id",)
+
+    def __str__(self) -> str:
+        return f"{self.kind} event {self.pk} in room {self.room_id}"
+
+
+class RoomMember(models.Model):
+    """A viewer with a role in a room: muted, banned or moderator (one row per role)."""
+
+    class Role(models.TextChoices):
+        MUTED = "muted", "Muted"
+        BANNED = "banned", "Banned"
+        MODERATOR = "moderator", "Moderator"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="members")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    user_id = models.CharField(max_length=40)
+    duration = models.IntegerField(default=0)  # mutes: seconds, -1 = for the whole LIVE
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("id",)
+        constraints = [models.UniqueConstraint(fields=("room", "role", "user_id"),
+                                               name="euler_sandbox_one_role_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.role} {self.user_id} in room {self.room_id}"
+
+
+class SensitiveWord(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="words")
+    word = models.CharField(max_length=50)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("id",)
+        constraints = [models.UniqueConstraint(fields=("room", "word"),
+                                               name="euler_sandbox_word_once_per_room")]
+
+    def __str__(self) -> str:
+        return f"word {self.pk} in room {self.room_id}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django_euler_oauth.endpoints import canonical_scope
+
 SCOPE_DESCRIPTIONS: dict[str, str] = {
     "webcast:fetch": "Connect to your LIVE streams and read their events (chat, gifts, likes).",
     "webcast:live_check": "See whether you are currently LIVE.",
@@ -21,12 +23,13 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     "user:info": "Read your public profile (username, nickname, avatar).",
 }
 
-# API endpoint -> scopes, any one of which allows it.
-ENDPOINT_SCOPES: dict[str, tuple[str, ...]] = {
-    "webcast/fetch": ("webcast:fetch",),
-    "webcast/bulk_live_check": ("webcast:bulk_live_check", "webcast:live_check"),
-    "webcast/rankings": ("webcast:rankings",),
-}
+# Which scope each API endpoint needs is in django_euler_oauth.endpoints (one table).
+
+
+def spec_names(scopes: list[str]) -> list[str]:
+    """``scopes`` in the live spec's names (aliases mapped, duplicates dropped): the
+    SDK parses scope lists into a closed enum that has no ``webcast:live_check``."""
+    return list(dict.fromkeys(canonical_scope(scope) for scope in scopes))
 
 
 def first_invalid(scopes: list[str]) -> str | None:

@@ -68,7 +68,8 @@ def ensure_sandbox_client(client_id: str, *, redirect_uris: Iterable[str],
 def ensure_demo_client(base_url: str, *, redirect_uris: Iterable[str],
                        slug: str = "sandbox", client_id: str = "sandbox-demo",
                        client_secret: str | None = None, name: str = "Sandbox demo app",
-                       scopes: str = "webcast:fetch webcast:live_check webcast:rankings",
+                       scopes: str = ("user:info webcast:fetch webcast:bulk_live_check "
+                                      "webcast:rankings"),
                        fetch_userinfo: bool = True, oauth_fields: dict[str, Any] | None = None,
                        **options: Any) -> tuple[SandboxClient, Any]:
     """A sandbox client and the site's ``OAuthClient`` for it, endpoints under ``base_url``.

@@ -20,10 +20,10 @@ urlpatterns = [
     path("tiktok/oauth/token", token.token, name="token"),
     path("tiktok/oauth/revoke", token.revoke, name="revoke"),
     path("tiktok/oauth/introspect", token.introspect, name="introspect"),
-    path("tiktok/oauth/userinfo", api.userinfo, name="userinfo"),
-    path("webcast/fetch", api.fetch, name="fetch"),
-    path("webcast/bulk_live_check", api.bulk_live_check, name="bulk_live_check"),
-    path("webcast/rankings", api.rankings, name="rankings"),
+    path("tiktok/oauth/validate-refresh", token.validate_refresh, name="validate_refresh"),
+    path("tiktok/oauth/clients/<str:client_id>", token.public_client, name="public_client"),
     path("control/", control.control_page, name="control"),
     path("control/api", control.control_api, name="control_api"),
+    # Every endpoint of django_euler_oauth.endpoints.ENDPOINTS (userinfo, webcast/...).
+    *api.urlpatterns(),
 ]

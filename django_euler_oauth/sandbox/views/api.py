@@ -1,46 +1,63 @@
-"""The API endpoints: userinfo and the webcast calls, with every documented API error."""
+"""Every endpoint that takes a user's token, served by one dispatcher reading the table.
+
+:data:`django_euler_oauth.endpoints.ENDPOINTS` says each endpoint's path,
+method, parameters and scopes; :func:`urlpatterns` routes every path of it
+here, and :func:`dispatch` counts the call, applies injected faults,
+authenticates the token, enforces the scope, checks required parameters and
+hands a :class:`Call` to the endpoint's handler (:mod:`.webcast`).
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
+import re
+import secrets
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.urls import URLPattern, path
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+
+from django_euler_oauth.endpoints import ENDPOINTS, Endpoint
 
 from ..models import AccessToken, FakeAccount, Grant, SandboxClient, token_hash
-from ..responses import failure, success
-from ..scopes import ENDPOINT_SCOPES
-from .common import provider_endpoint
+from ..responses import api_error, failure
+from ..rooms import RoomError
+from .common import guard, presented_token
 
 MISSING_HEADER = "Missing Authorization header"
+MAX_TEXT = 500  # no parameter the API takes is longer
+
+# Methods the sandbox served before the table, and the guide's POST /webcast/fetch.
+METHOD_ALIASES: dict[tuple[str, str], str] = {
+    ("POST", "/tiktok/oauth/userinfo"): "get_user_info",
+    ("POST", "/webcast/fetch"): "legacy_fetch",
+    ("GET", "/webcast/bulk_live_check"): "retrieve_bulk_live_check",
+    ("POST", "/webcast/rankings"): "retrieve_webcast_rankings",
+}
+_BY_NAME = {endpoint.name: endpoint for endpoint in ENDPOINTS}
+_ROUTES: dict[tuple[str, str], Endpoint] = {
+    **{(e.method, e.path): e for e in ENDPOINTS},
+    **{key: _BY_NAME[name] for key, name in METHOD_ALIASES.items()},
+}
 
 
-def _presented(request: HttpRequest) -> tuple[str, str] | None:
-    """``(token, how)`` from ``Authorization: Bearer`` or ``x-oauth-token``."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip(), "bearer"
-    value = request.headers.get("x-oauth-token", "").strip()
-    if value:
-        return value, "x-oauth-token"
-    return None
+class BadInput(ValueError):
+    """A parameter the endpoint cannot take: answered 400 ``invalid_request``."""
 
 
-def authenticate(request: HttpRequest, endpoint: str | None
-                 ) -> tuple[Grant, SandboxClient] | HttpResponse:
+def authenticate(request: HttpRequest) -> tuple[Grant, SandboxClient] | HttpResponse:
     """The grant behind the request's token, or the documented error answer."""
-    presented = _presented(request)
+    presented = presented_token(request)
     if presented is None:
         return failure("unauthorized", MISSING_HEADER, 401)
     value, how = presented
     row = (AccessToken.objects.select_related("grant", "grant__client", "grant__account")
            .filter(token_hash=token_hash(value)).first())
     if row is None:
-        return failure("invalid_token", "Access token is invalid", 401)
+        return api_error("invalid_token")
     grant, client = row.grant, row.grant.client
     transport = client.token_transport
     if transport == SandboxClient.TokenTransport.BEARER and how != "bearer":
@@ -49,99 +66,135 @@ def authenticate(request: HttpRequest, endpoint: str | None
         if how != "x-oauth-token":
             return failure("unauthorized", "Missing x-oauth-token header", 401, client)
         key = request.headers.get("x-api-key") or request.GET.get("apiKey", "")
-        if client.api_key and key != client.api_key:
+        if client.api_key and not secrets.compare_digest(key.encode(), client.api_key.encode()):
             return failure("unauthorized", "Missing or invalid x-api-key header", 401, client)
     if row.revoked_at is not None or grant.revoked_at is not None:
-        return failure("revoked_token", "Token has been revoked", 401, client)
+        return api_error("revoked_token", client)
     if row.expires_at <= timezone.now():
-        return failure("token_expired", "Access token has expired", 401, client)
+        return api_error("token_expired", client)
     if not grant.session_alive:
-        return failure("session_expired", "Underlying TikTok session has expired", 401, client)
-    if endpoint is not None:
-        allowed = ENDPOINT_SCOPES[endpoint]
-        if not set(allowed) & set(grant.scope_list):
-            return failure("insufficient_scope",
-                           f"Token does not have required scope: {allowed[0]}", 403, client)
+        return api_error("session_expired", client)
     return grant, client
 
 
-def _params(request: HttpRequest) -> dict[str, Any]:
-    params: dict[str, Any] = dict(request.GET.items())
-    if request.method == "POST" and request.body:
+class Call:
+    """One authenticated request to an endpoint, with typed access to its parameters."""
+
+    def __init__(self, request: HttpRequest, endpoint: Endpoint, grant: Grant,
+                 client: SandboxClient, path_params: dict[str, str],
+                 params: dict[str, Any]) -> None:
+        self.request, self.endpoint, self.grant, self.client = request, endpoint, grant, client
+        self.account: FakeAccount = grant.account
+        self.path = path_params
+        self.params = params
+
+    def text(self, name: str, max_length: int = 100, default: str = "") -> str:
+        value = self.path.get(name, self.params.get(name))
+        if value is None or value == "":
+            return default
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise BadInput(f"{name} must be a string.")
+        value = str(value).strip()
+        if len(value) > max_length:
+            raise BadInput(f"{name} is longer than {max_length} characters.")
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise BadInput(f"{name} contains control characters.")
+        return value
+
+    def digits(self, name: str, default: str = "") -> str:
+        """A numeric TikTok id (kept as text: 19-digit ids do not fit a float)."""
+        value = self.text(name, 25, default)
+        if value and not value.isdigit():
+            raise BadInput(f"{name} must be a numeric id.")
+        return value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.text(name, 20)
+        if not raw:
+            return default
         try:
-            body = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
-            body = dict(request.POST.items())
-        if isinstance(body, dict):
-            params.update(body)
+            number = float(raw)  # the SDK sends its float parameters as "10.0"
+        except ValueError:
+            raise BadInput(f"{name} must be a number.") from None
+        if not number.is_integer() or not low <= number <= high:
+            raise BadInput(f"{name} must be a whole number from {low} to {high}.")
+        return int(number)
+
+    def flag(self, name: str) -> bool:
+        raw = self.params.get(name)
+        if isinstance(raw, bool):
+            return raw
+        value = self.text(name, 5).lower()
+        if value in ("true", "1"):
+            return True
+        if value in ("false", "0"):
+            return False
+        raise BadInput(f"{name} must be true or false.")
+
+
+def _read_params(request: HttpRequest) -> dict[str, Any] | HttpResponse:
+    """Query parameters, then the JSON (or form) body's fields over them."""
+    params: dict[str, Any] = {key: request.GET.get(key) for key in list(request.GET)[:50]}
+    if "user_numeric_ids" in request.GET:  # the one list parameter, repeated or comma-joined
+        params["user_numeric_ids"] = [part for value in request.GET.getlist("user_numeric_ids")
+                                      for part in value.split(",") if part]
+    raw = request.body
+    if request.method in ("POST", "PUT", "DELETE") and raw.strip():
+        if "json" in (request.content_type or "") or raw.lstrip()[:1] == b"{":
+            try:
+                body = json.loads(raw)
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                return failure("invalid_request", "Malformed JSON body", 400)
+            if not isinstance(body, dict):
+                return failure("invalid_request", "The JSON body must be an object", 400)
+            params.update(list(body.items())[:50])
+        else:
+            params.update({key: request.POST.get(key) for key in list(request.POST)[:50]})
     return params
 
 
-def _number(seed: str, low: int, high: int) -> int:
-    digest = hashlib.sha256(seed.encode()).digest()
-    return low + int.from_bytes(digest[:4], "big") % (high - low + 1)
+@csrf_exempt  # server to server with a token, never a browser's cookies
+@never_cache
+def dispatch(request: HttpRequest, template: str, **path_params: str) -> HttpResponse:
+    from .webcast import HANDLERS
 
-
-def _room(unique_id: str) -> dict[str, Any]:
-    live = _number(unique_id + ":live", 0, 2) > 0
-    return {"uniqueId": unique_id, "isLive": live,
-            "roomId": str(_number(unique_id + ":room", 10**17, 10**18)) if live else None,
-            "viewerCount": _number(unique_id + ":viewers", 3, 25_000) if live else 0}
-
-
-@provider_endpoint("userinfo")
-@require_http_methods(["GET", "POST"])
-def userinfo(request: HttpRequest) -> HttpResponse:
-    result = authenticate(request, None)
+    method = request.method or "GET"
+    endpoint = _ROUTES.get((method, template))
+    if endpoint is None:
+        allowed = sorted({m for (m, p) in _ROUTES if p == template})
+        return HttpResponseNotAllowed(allowed)
+    trouble = guard(request, endpoint.name, endpoint.scope)
+    if trouble is not None:
+        return trouble
+    result = authenticate(request)
     if isinstance(result, HttpResponse):
         return result
     grant, client = result
-    account: FakeAccount = grant.account
-    return success({"user": account.as_userinfo()}, client)
+    if not endpoint.allowed_by(grant.scope_list):
+        return api_error("insufficient_scope", client, scope=endpoint.scope)
+    params = _read_params(request)
+    if isinstance(params, HttpResponse):
+        return params
+    for name in endpoint.required:
+        if params.get(name) in (None, "", []):
+            return failure("invalid_request", f"Missing required parameter: {name}", 400,
+                           client)
+    call = Call(request, endpoint, grant, client, path_params, params)
+    try:
+        return HANDLERS[endpoint.name](call)
+    except (BadInput, RoomError) as err:
+        return failure("invalid_request", str(err), 400, client)
 
 
-@provider_endpoint("webcast/fetch")
-@require_http_methods(["GET", "POST"])
-def fetch(request: HttpRequest) -> HttpResponse:
-    """Deterministic LIVE events for ``uniqueId`` (default: the authorizing account)."""
-    result = authenticate(request, "webcast/fetch")
-    if isinstance(result, HttpResponse):
-        return result
-    grant, client = result
-    unique_id = str(_params(request).get("uniqueId") or grant.account.unique_id)[:60]
-    room = _room(unique_id)
-    events = [
-        {"type": kind, "user": f"viewer{_number(unique_id + kind + str(i), 1, 9999)}",
-         "value": _number(unique_id + kind + str(i) + "v", 1, 500)}
-        for i, kind in enumerate(("chat", "like", "gift", "member", "chat"))
-    ] if room["isLive"] else []
-    return success({"room": room, "events": events, "cursor": _number(unique_id, 1, 10**9)},
-                   client)
+def _django_route(template: str) -> str:
+    return re.sub(r"{(\w+)}", r"<str:\1>", template.lstrip("/"))
 
 
-@provider_endpoint("webcast/bulk_live_check")
-@require_http_methods(["GET", "POST"])
-def bulk_live_check(request: HttpRequest) -> HttpResponse:
-    result = authenticate(request, "webcast/bulk_live_check")
-    if isinstance(result, HttpResponse):
-        return result
-    grant, client = result
-    raw: Any = _params(request).get("uniqueIds") or request.GET.getlist("uniqueIds") or []
-    names = (raw.replace(",", " ").split() if isinstance(raw, str)
-             else [str(n) for n in raw] if isinstance(raw, list) else [])
-    names = names[:100] or [grant.account.unique_id]
-    return success({"results": [_room(name[:60]) for name in names]}, client)
-
-
-@provider_endpoint("webcast/rankings")
-@require_http_methods(["GET", "POST"])
-def rankings(request: HttpRequest) -> HttpResponse:
-    result = authenticate(request, "webcast/rankings")
-    if isinstance(result, HttpResponse):
-        return result
-    grant, client = result
-    region = str(_params(request).get("region") or grant.account.region)[:8]
-    entries = [{"rank": i + 1, "uniqueId": f"creator_{region.lower()}_{i + 1}",
-                "score": _number(region + str(i), 1000, 100_000) // (i + 1)}
-               for i in range(10)]
-    return success({"region": region, "rankings": entries}, client)
+def urlpatterns() -> list[URLPattern]:
+    """One URL pattern per path of the table (several methods may share a path), named
+    after the first endpoint at that path."""
+    first: dict[str, str] = {}
+    for endpoint in ENDPOINTS:
+        first.setdefault(endpoint.path, endpoint.name)
+    return [path(_django_route(template), dispatch, {"template": template}, name=name)
+            for template, name in first.items()]

@@ -12,13 +12,60 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from .. import controls
-from ..responses import failure
+from ..models import AccessToken, SandboxClient, token_hash
+from ..responses import api_error, failure
 
 View = Callable[..., HttpResponse]
 
 
+def presented_token(request: HttpRequest) -> tuple[str, str] | None:
+    """``(token, how)`` from ``Authorization: Bearer`` or ``x-oauth-token``."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip(), "bearer"
+    value = request.headers.get("x-oauth-token", "").strip()
+    if value:
+        return value, "x-oauth-token"
+    return None
+
+
+def _client_of(request: HttpRequest) -> SandboxClient | None:
+    """The client a request comes from, as far as it says (for an injected error's style)."""
+    presented = presented_token(request)
+    if presented is not None:
+        row = (AccessToken.objects.select_related("grant__client")
+               .filter(token_hash=token_hash(presented[0])).first())
+        return row.grant.client if row else None
+    fields = read_body(request) or {}
+    client_id = fields.get("client_id") or request.GET.get("client_id", "")
+    return SandboxClient.objects.filter(client_id=str(client_id)[:100]).first()
+
+
+def guard(request: HttpRequest, name: str, scope: str = "") -> HttpResponse | None:
+    """Count one call of endpoint ``name`` and apply its injected trouble.
+
+    Returns the answer an injected rate limit, failure or error calls for, or
+    None when the endpoint should serve the request. ``scope`` is what an
+    injected ``insufficient_scope`` names.
+    """
+    controls.count_call(name)
+    faults = controls.injected(name)
+    controls.sleep_for(faults)
+    if faults.rate_limit_reset is not None:
+        return api_error("rate_limited", retry_after=faults.rate_limit_reset)
+    if faults.fail_status is not None:
+        status = faults.fail_status
+        if status == 503:
+            return failure("temporarily_unavailable", "Service temporarily unavailable", status)
+        return failure("server_error", "Internal server error", status)
+    if faults.error_code:
+        return api_error(faults.error_code, _client_of(request), scope=scope)
+    return None
+
+
 def provider_endpoint(name: str) -> Callable[[View], View]:
-    """Count the call, apply injected latency/failures/rate limits, skip CSRF.
+    """Count the call, apply injected latency/failures/rate limits/errors, skip CSRF.
 
     CSRF does not apply: these endpoints are called server to server with
     client credentials or a bearer token, never with a browser's cookies.
@@ -29,24 +76,7 @@ def provider_endpoint(name: str) -> Callable[[View], View]:
         @never_cache
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            controls.count_call(name)
-            faults = controls.injected(name)
-            controls.sleep_for(faults)
-            if faults.rate_limit_reset is not None:
-                reset = str(faults.rate_limit_reset)
-                response = HttpResponse(
-                    json.dumps({"code": 429, "message": "Too many requests, slow down."}),
-                    status=429, content_type="application/json")
-                response["RateLimit-Reset"] = reset
-                response["Retry-After"] = reset
-                return response
-            if faults.fail_status is not None:
-                status = faults.fail_status
-                if status == 503:
-                    return failure("temporarily_unavailable",
-                                   "Service temporarily unavailable", status)
-                return failure("server_error", "Internal server error", status)
-            return view(request, *args, **kwargs)
+            return guard(request, name) or view(request, *args, **kwargs)
 
         return wrapper
 
@@ -60,7 +90,7 @@ def read_body(request: HttpRequest) -> dict[str, str] | None:
     if "json" in ctype or raw[:1] == b"{":
         try:
             data = json.loads(raw or b"{}")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return None
         if not isinstance(data, dict):
             return None

@@ -42,6 +42,8 @@ ACTIONS: dict[str, Callable[[dict[str, Any]], object]] = {
     "fail_next": lambda p: controls.fail_next(_int(p, "count", 1), _int(p, "status", 500),
                                               _endpoint(p)),
     "rate_limit": lambda p: controls.rate_limit(_int(p, "seconds", 60), _endpoint(p)),
+    "inject_error": lambda p: controls.inject_error(str(p.get("code", "")), _endpoint(p),
+                                                    _int(p, "count", 1)),
     "reset_counts": lambda p: controls.reset_counts(),
     "reset_faults": lambda p: controls.reset_faults(),
     "reset": lambda p: controls.reset(),

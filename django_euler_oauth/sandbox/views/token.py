@@ -11,11 +11,14 @@ from urllib.parse import unquote
 from django.db import router, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
+
+from django_euler_oauth.endpoints import SPEC_SCOPES
 
 from ..issuing import issue_tokens, start_grant, token_answer
 from ..models import AccessToken, AuthorizationCode, Grant, RefreshToken, SandboxClient, token_hash
-from ..responses import failure, success
+from ..responses import failure, live, success, top_level
+from ..scopes import spec_names
 from .common import provider_endpoint, read_body
 
 INVALID_CODE = "Authorization code expired or invalid"
@@ -183,6 +186,8 @@ def revoke(request: HttpRequest) -> HttpResponse:
         Grant.objects.filter(pk=refresh.grant_id, revoked_at__isnull=True).update(revoked_at=now)
     elif access is not None:
         AccessToken.objects.filter(pk=access.pk, revoked_at__isnull=True).update(revoked_at=now)
+    if client.enveloped:
+        return top_level({}, client, message="Token revoked")
     return success({"success": True}, client)
 
 
@@ -212,4 +217,56 @@ def introspect(request: HttpRequest) -> HttpResponse:
     if answer["active"]:
         answer.update(scope=grant.scope, client_id=client.client_id, sub=grant.account.uid,
                       username=grant.account.unique_id)
+        if client.enveloped:  # the live spec's IntrospectionResponse: token_type "Bearer"
+            answer.update(token_type="Bearer",
+                          scope=" ".join(spec_names(grant.scope_list)))
     return success(answer, client)
+
+
+@provider_endpoint("validate-refresh")
+@require_POST
+def validate_refresh(request: HttpRequest) -> HttpResponse:
+    """Whether a refresh token would work, without using it up (the live spec's shape).
+
+    Only the client id is asked for, as in the spec: the answer tells no more
+    than a refresh attempt would, and spends nothing.
+    """
+    fields = read_body(request)
+    if fields is None:
+        return failure("invalid_request", "Malformed request body", 400)
+    for name in ("refresh_token", "client_id"):
+        if not fields.get(name):
+            return _missing(name)
+    client = SandboxClient.objects.filter(client_id=fields["client_id"][:100]).first()
+    if client is None:
+        return failure("invalid_client", "Unknown client_id", 401)
+    row = (RefreshToken.objects.select_related("grant", "grant__account")
+           .filter(token_hash=token_hash(fields["refresh_token"]), grant__client=client)
+           .first())
+    now = timezone.now()
+    problem = (INVALID_REFRESH if row is None or row.used_at is not None
+               else "Token has been revoked"
+               if row.revoked_at is not None or row.grant.revoked_at is not None
+               else "Refresh token has expired" if row.grant.refresh_expires_at <= now
+               else "")
+    if row is None or problem:
+        return live({"valid": False}, message=problem)
+    grant = row.grant
+    return live({"valid": True, "scopes": spec_names(grant.scope_list),
+                 "tiktok_user_id": grant.account.uid, "country_code": grant.account.region})
+
+
+@provider_endpoint("clients")
+@require_GET
+def public_client(request: HttpRequest, client_id: str) -> HttpResponse:
+    """What the live service tells anyone about a client (no secret, no credentials)."""
+    client = SandboxClient.objects.filter(client_id=client_id[:100]).first()
+    if client is None:
+        error = {"error": "invalid_client", "error_description": "Unknown client_id"}
+        return live({"error": error}, message="Unknown client_id", status=404)
+    return live({"client": {
+        "client_id": client.client_id, "name": client.name, "description": None,
+        "redirect_uris": client.redirect_uri_list,
+        "supported_scopes": list(SPEC_SCOPES), "theme": None, "mode": None, "logo": None,
+        "animated_background": False,
+    }})
