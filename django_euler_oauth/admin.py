@@ -39,6 +39,14 @@ class OAuthClientForm(forms.ModelForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=_("Write-only. Leave blank to keep the stored secret."),
     )
+    # The account API key (X-Api-Key) is write-only too.
+    new_api_key = forms.CharField(
+        label=_("API key"), required=False, strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("Write-only. Leave blank to keep the stored key "
+                    "(none stored: EULER_OAUTH_API_KEY is used)."),
+    )
+    clear_api_key = forms.BooleanField(label=_("Remove the stored API key"), required=False)
 
     class Meta:
         model = OAuthClient
@@ -69,6 +77,11 @@ class OAuthClientForm(forms.ModelForm):
         secret = self.cleaned_data.get("new_client_secret")
         if secret:
             self.instance.client_secret = secret
+        api_key = self.cleaned_data.get("new_api_key")
+        if api_key:
+            self.instance.api_key = api_key
+        elif self.cleaned_data.get("clear_api_key"):
+            self.instance.api_key = ""
         return super().save(commit=commit)
 
 
@@ -89,8 +102,23 @@ class OAuthClientAdmin(admin.ModelAdmin):
         (_("Endpoints"), {"fields": ("authorize_url", "token_url", "revoke_url",
                                      "api_base_url")}),
         (_("Protocol"), {"fields": ("use_pkce", "request_format", "token_transport",
-                                    "fetch_userinfo")}),
+                                    "new_api_key", "clear_api_key", "fetch_userinfo")}),
     )
+    actions = ("check_with_euler",)
+
+    @admin.action(description=_("Check with Euler Stream"), permissions=["view"])
+    def check_with_euler(self, request: HttpRequest,
+                         queryset: QuerySet[OAuthClient]) -> None:
+        """Ask Euler about each client: known, callback registered, scopes supported."""
+        from django.urls import reverse
+
+        from .clientcheck import check_client
+
+        callback = request.build_absolute_uri(reverse("euler_oauth:callback"))
+        for client in queryset.order_by("slug"):
+            report = check_client(client, callback_url=callback)
+            self.message_user(request, f"{client.slug}: " + " ".join(report.findings()),
+                              messages.SUCCESS if report.ok else messages.ERROR)
 
 
 class NeedsAttentionFilter(admin.SimpleListFilter):

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from . import state as state_store
 from .client import ProviderClient
 from .conf import app_settings
+from .endpoints import ENDPOINTS_BY_NAME
 from .errors import (
     AccessDenied,
     Category,
@@ -266,7 +267,9 @@ def callback(request: HttpRequest) -> HttpResponse:
         return _failure(request, err, pending)
 
     profile = None
-    if client.fetch_userinfo:
+    # Only when the granted scope allows it (else the provider would refuse: no request).
+    if client.fetch_userinfo and \
+            ENDPOINTS_BY_NAME["get_user_info"].allowed_by(tokens.scope.split()):
         try:
             profile = provider.userinfo(tokens.access_token)
         except EulerOAuthError as err:  # who connected is a nicety, not a requirement

@@ -42,14 +42,15 @@ def connect(client: Any, browser: SandboxBrowser, *, slug: str, next_url: str = 
 
 def test_connect_refresh_api_disconnect(client, user, make_sandbox_oauth, sandbox_browser,
                                         sandbox_url):
-    sandbox, oauth = make_sandbox_oauth(access_lifetime=2)
+    sandbox, oauth = make_sandbox_oauth(access_lifetime=2,
+                                        scopes="webcast:fetch webcast:live_check user:info")
     client.force_login(user)
     response = connect(client, sandbox_browser, slug=oauth.slug)
     assert response.status_code == 302 and response["Location"] == "/whoami/"
     connection = Connection.objects.get(user=user, client=oauth)
     assert connection.status == Connection.Status.ACTIVE
-    assert connection.external_username == "sandbox_streamer"  # from /userinfo
-    assert connection.scope == "webcast:fetch webcast:live_check"
+    assert connection.external_username == "sandbox_streamer"  # from /userinfo (user:info)
+    assert connection.scope == "webcast:fetch webcast:live_check user:info"
     assert connection.refresh_time_left > datetime.timedelta(days=29)
     assert controls.call_count("token") == 1
     first_refresh = connection.refresh_token
@@ -146,7 +147,7 @@ def test_live_variants_envelope_json_x_oauth_token_and_pkce(client, user, make_s
     settings.EULER_OAUTH_API_KEY = "sandbox-api-key"
     sandbox, oauth = make_sandbox_oauth(
         response_style="envelope", token_transport="x-oauth-token", api_key="sandbox-api-key",
-        require_pkce=True, scopes="webcast:fetch webcast:rankings",
+        require_pkce=True, scopes="webcast:fetch webcast:rankings user:info",
         oauth_fields={"request_format": "json"})
     assert oauth.use_pkce and oauth.token_transport == "x-oauth-token"
     client.force_login(user)

@@ -186,7 +186,7 @@ def _drive(site: ServerGroup, sandbox: ServerGroup, workdir: Path, started: floa
     sandbox_client, oauth = ensure_demo_client(
         sandbox.url + "/sandbox", redirect_uris=[site.url + "/oauth/callback/"], slug="load",
         client_id="load-client", client_secret=TEST_SECRET, name="Load Test App",
-        scopes="webcast:fetch")
+        scopes="webcast:fetch user:info")  # user:info: the callback asks who connected
     for i in range(USERS):
         FakeAccount.objects.create(uid=f"71{i:017d}", sec_uid=f"MS4wLjABAAAA-load-{i}",
                                    unique_id=f"load_{i}", nickname=f"Load {i}")

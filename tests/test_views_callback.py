@@ -160,10 +160,13 @@ def test_no_verifier_without_pkce(browser, oauth, provider):
     assert "code_verifier" not in provider.requests_to(TOKEN)[0].form
 
 
+USERINFO_SCOPE = "webcast:fetch user:info"
+
+
 def test_userinfo_is_stored(browser, user, provider, make_client):
     make_client(base=provider.url, fetch_userinfo=True)
     params = start(browser)
-    provider.queue(TOKEN, Answer(200, token_body("acc-u")))
+    provider.queue(TOKEN, Answer(200, token_body("acc-u", scope=USERINFO_SCOPE)))
     provider.queue(USERINFO, Answer(200, {"user": {"uid": "7001", "uniqueId": "tt_alice",
                                                    "nickName": "Alice"}}))
     response = browser.get(CALLBACK, {"code": "c", "state": params["state"]})
@@ -178,7 +181,7 @@ def test_userinfo_with_control_characters_is_stored_clean(browser, user, provide
     """A NUL is refused by PostgreSQL (a 500 before); newlines have no place in a name."""
     make_client(base=provider.url, fetch_userinfo=True)
     params = start(browser)
-    provider.queue(TOKEN, Answer(200, token_body("acc-u")))
+    provider.queue(TOKEN, Answer(200, token_body("acc-u", scope=USERINFO_SCOPE)))
     provider.queue(USERINFO, Answer(200, {"user": {"uid": "70\x0001", "uniqueId":
                                                    "tt\x00_al\nice" + "x" * 200}}))
     response = browser.get(CALLBACK, {"code": "c", "state": params["state"]})
@@ -188,6 +191,19 @@ def test_userinfo_with_control_characters_is_stored_clean(browser, user, provide
     assert conn.external_username.startswith("tt_alice") and len(conn.external_username) == 100
 
 
+def test_userinfo_not_asked_without_its_scope(browser, user, provider, make_client):
+    """The granted scope does not allow get_user_info: no request the provider would refuse."""
+    make_client(base=provider.url, fetch_userinfo=True)
+    params = start(browser)
+    provider.queue(TOKEN, Answer(200, token_body("acc-u", scope="webcast:fetch")))
+    provider.queue(USERINFO, Answer(200, {"user": {"uid": "7001", "uniqueId": "tt_alice"}}))
+    response = browser.get(CALLBACK, {"code": "c", "state": params["state"]})
+    assert response.status_code == 302
+    assert provider.requests_to(USERINFO) == []
+    conn = Connection.objects.get(user=user)
+    assert conn.access_token == "acc-u" and conn.external_username == ""
+
+
 @pytest.mark.parametrize("answer", [Answer(500, "oops"), Answer(reset=True),
                                     Answer(200, {"nobody": True}),
                                     Answer(401, {"error": "invalid_token"})])
@@ -195,7 +211,7 @@ def test_failing_userinfo_does_not_block_connecting(browser, user, provider, mak
                                                     answer):
     make_client(base=provider.url, fetch_userinfo=True)
     params = start(browser)
-    provider.queue(TOKEN, Answer(200, token_body("acc-u")))
+    provider.queue(TOKEN, Answer(200, token_body("acc-u", scope=USERINFO_SCOPE)))
     provider.queue(USERINFO, answer)
     response = browser.get(CALLBACK, {"code": "c", "state": params["state"]})
     assert response.status_code == 302

@@ -1,6 +1,9 @@
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
+from django.views import View
+
+from django_euler_oauth.decorators import EulerScopesRequiredMixin, euler_scopes_required
 
 
 def whoami(request: HttpRequest) -> HttpResponse:
@@ -24,6 +27,31 @@ async def async_whoami(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"connected": bool(connection), "has_token": bool(token)})
 
 
+@euler_scopes_required("webcast:chat")
+def needs_chat(request: HttpRequest) -> HttpResponse:
+    """A view that needs a scope (incremental authorization tests)."""
+    return HttpResponse("chat ok")
+
+
+@euler_scopes_required("webcast:chat")
+async def async_needs_chat(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("async chat ok")
+
+
+class NeedsModeration(EulerScopesRequiredMixin, View):
+    euler_scopes = ("webcast:mute", "webcast:bulk_live_check")
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("moderation ok")
+
+
+class AsyncNeedsModeration(EulerScopesRequiredMixin, View):
+    euler_scopes = ("webcast:mute",)
+
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("async moderation ok")
+
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("oauth/", include("django_euler_oauth.urls")),
@@ -31,4 +59,8 @@ urlpatterns = [
     path("whoami/", whoami),
     path("async-whoami/", async_whoami),
     path("untouched/", untouched),
+    path("needs-chat/", needs_chat),
+    path("async-needs-chat/", async_needs_chat),
+    path("needs-moderation/", NeedsModeration.as_view()),
+    path("async-needs-moderation/", AsyncNeedsModeration.as_view()),
 ]

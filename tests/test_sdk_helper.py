@@ -1,0 +1,212 @@
+"""The eulerapisdk helper: Euler's own SDK with a connection's token and our outcomes.
+
+Real HTTP on loopback (the scripted provider) and the sandbox; the SDK itself
+(eulerapisdk 0.5.0, httpx) makes the requests. The 16-thread race runs on
+PostgreSQL (``-m postgres``).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from django.db import connections
+from EulerApiSdk.api.tik_tok_live_moderation import mute_room_user, retrieve_room_muted_users
+from EulerApiSdk.api.tik_tok_live_rooms import fetch_webcast_url
+from EulerApiSdk.models.room_mute_user_api_response import RoomMuteUserAPIResponse
+
+from django_euler_oauth import sdk
+from django_euler_oauth.client import BinaryAnswer
+from django_euler_oauth.endpoints import SPEC_SCOPES
+from django_euler_oauth.errors import (
+    InvalidToken,
+    MalformedResponse,
+    RateLimited,
+    RetryableError,
+    ServerError,
+    SessionExpired,
+    TemporarilyUnavailable,
+)
+from django_euler_oauth.models import Connection
+
+from .loopback import Answer, Received, RotatingTokenEndpoint
+from .sandbox_fixtures import SANDBOX_DATABASES
+from .test_api_typed import SAMPLES, connect_all_scopes
+
+TOKEN = "/tiktok/oauth/token"
+REVOKE = "/tiktok/oauth/revoke"
+MUTES = "/webcast/rooms/r1/moderation/mutes"
+CONNECT = "/webcast/rooms/r1/connect"
+OK = {"code": 200, "message": "ok"}
+
+
+class Sleeps(list):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def conn(oauth: Any, user: Any, make_connection: Any, settings: Any) -> Connection:
+    oauth.token_transport = "x-oauth-token"
+    oauth.api_key = "acct-key-1234"
+    oauth.save()
+    connection = make_connection(user, oauth, scope=" ".join(SPEC_SCOPES))
+    return Connection.objects.select_related("client").get(pk=connection.pk)
+
+
+def test_call_sends_key_and_token_and_returns_the_sdk_model(provider, conn):
+    provider.queue(MUTES, Answer(200, OK))
+    answer = sdk.call(conn, mute_room_user, "r1", user_id="u-7")
+    assert isinstance(answer, RoomMuteUserAPIResponse) and answer.code == 200
+    [sent] = provider.received
+    assert (sent.method, sent.path, sent.query) == ("PUT", MUTES, {"user_id": ["u-7"]})
+    headers = {k.lower(): v for k, v in sent.headers.items()}
+    assert headers["x-api-key"] == "acct-key-1234"
+    assert headers["x-oauth-token"] == "access-0"
+    # The function itself works as well as its module.
+    provider.queue(MUTES, Answer(200, OK))
+    assert sdk.call(conn, mute_room_user.sync_detailed, "r1", user_id="u-7").code == 200
+
+
+def test_token_expired_refreshes_once_and_retries(provider, conn, recorder):
+    provider.handle(TOKEN, RotatingTokenEndpoint("refresh-0"))
+    provider.queue(MUTES, Answer(401, {"code": 401, "error": {"error": "token_expired"}}),
+                   Answer(200, OK))
+    assert sdk.call(conn, mute_room_user, "r1", user_id="u").code == 200
+    sent = [r.headers.get("x-oauth-token") for r in provider.requests_to(MUTES)]
+    assert sent == ["access-0", "access-1"]
+    assert len(provider.requests_to(TOKEN)) == 1
+    assert recorder.count("token_refreshed") == 1
+
+
+def test_session_expired_revokes_and_clears(provider, conn, recorder):
+    provider.default(REVOKE, Answer(200, {}))
+    provider.queue(MUTES, Answer(401, {"error": "session_expired",
+                                       "error_description": "TikTok session ended"}))
+    with pytest.raises(SessionExpired):
+        sdk.call(conn, mute_room_user, "r1", user_id="u")
+    stored = Connection.objects.get(pk=conn.pk)
+    assert stored.status == Connection.Status.REAUTHORIZATION_REQUIRED
+    assert stored.access_token == "" and stored.refresh_token == ""
+    assert len(provider.requests_to(REVOKE)) == 2
+    assert recorder.count("reauthorization_required") == 1
+
+
+def test_invalid_token_requires_reauthorization(provider, conn):
+    provider.queue(MUTES, Answer(401, {"error": "invalid_token"}))
+    with pytest.raises(InvalidToken):
+        sdk.call(conn, mute_room_user, "r1", user_id="u")
+    stored = Connection.objects.get(pk=conn.pk)
+    assert stored.status == Connection.Status.REAUTHORIZATION_REQUIRED
+    assert stored.access_token == "access-0"  # kept: only the status says it is dead
+
+
+def test_429_and_503_retry_bounded_honouring_reset(provider, conn, settings):
+    settings.EULER_OAUTH_API_MAX_RETRIES = 2
+    provider.queue(MUTES, Answer(429, {"code": 429, "message": "slow down"},
+                                 headers={"RateLimit-Reset": "3"}),
+                   Answer(503, {"code": 503, "message": "busy"}), Answer(200, OK))
+    sleeps = Sleeps()
+    assert sdk.call(conn, mute_room_user, "r1", user_id="u", sleep=sleeps).code == 200
+    assert sleeps == [3.0, 1.0]
+    provider.default(MUTES, Answer(429, {"code": 429, "message": "slow down"}))
+    with pytest.raises(RateLimited):
+        sdk.call(conn, mute_room_user, "r1", user_id="u", sleep=Sleeps())
+    assert len(provider.requests_to(MUTES)) == 3 + 3
+
+
+@pytest.mark.parametrize(("answer", "cls"), [
+    (Answer(500, {"code": 500, "message": "boom"}), ServerError),
+    (Answer(503, {"code": 503, "message": "down"}), TemporarilyUnavailable),
+    (Answer(200, {"message": "no code"}), MalformedResponse),
+    (Answer(reset=True), RetryableError),
+])
+def test_failures_are_our_retryable_family(provider, conn, settings, answer, cls):
+    settings.EULER_OAUTH_API_MAX_RETRIES = 0
+    provider.queue(MUTES, answer)
+    with pytest.raises(cls) as caught:
+        sdk.call(conn, mute_room_user, "r1", user_id="u")
+    assert isinstance(caught.value, RetryableError)
+    assert "acct-key-1234" not in str(caught.value) and "access-0" not in str(caught.value)
+
+
+def test_binary_answer(provider, conn):
+    provider.queue(CONNECT, Answer(200, b"\x08\x96\x01",
+                                   headers={"Content-Type": "application/x-protobuf"}))
+    answer = sdk.call(conn, fetch_webcast_url, "r1")
+    assert isinstance(answer, BinaryAnswer)
+    assert answer.content == b"\x08\x96\x01" and answer.content_type == "application/x-protobuf"
+
+
+def test_euler_sdk_gives_client_and_fresh_token(provider, oauth, user, make_connection):
+    provider.handle(TOKEN, RotatingTokenEndpoint("refresh-0"))
+    conn = make_connection(user, oauth, expires_in=10)  # within the refresh leeway
+    client, token = sdk.euler_sdk(conn)
+    assert token == "access-1"  # refreshed before handing it out
+    provider.queue(MUTES, Answer(200, OK))
+    with client:
+        response = mute_room_user.sync_detailed("r1", client=client, user_id="u",
+                                                x_oauth_token=token)
+    assert response.parsed.code == 200
+    assert "x-api-key" not in {k.lower() for k in provider.requests_to(MUTES)[0].headers}
+
+
+# --- 16 concurrent calls on one connection: exactly one refresh ----------------------
+
+def _expired_token_api(request: Received) -> Answer:
+    if request.headers.get("x-oauth-token") == "access-0":
+        return Answer(401, {"code": 401, "error": {"error": "token_expired"}})
+    return Answer(200, OK)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_16_threads_token_expired_one_refresh_on_postgres(provider, conn):
+    from django.db import connection as db
+
+    assert db.vendor == "postgresql"
+    refreshes = RotatingTokenEndpoint("refresh-0", delay=0.2)
+    provider.handle(TOKEN, refreshes)
+    provider.handle(MUTES, _expired_token_api)
+    threads = 16
+    barrier = threading.Barrier(threads, timeout=60)
+    results: list[Any] = [None] * threads
+
+    def work(index: int) -> None:
+        try:
+            mine = Connection.objects.select_related("client").get(pk=conn.pk)
+            barrier.wait()
+            results[index] = sdk.call(mine, mute_room_user, "r1", user_id="u").code
+        except Exception as err:
+            results[index] = f"{type(err).__name__}: {err}"
+        finally:
+            connections.close_all()
+
+    pool = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=90)
+    assert not any(thread.is_alive() for thread in pool)
+    assert results == [200] * threads
+    assert refreshes.issued == 1 and refreshes.rejected == 0
+    assert len(provider.requests_to(TOKEN)) == 1
+    assert Connection.objects.get(pk=conn.pk).refresh_token == "refresh-1"
+
+
+# --- against the sandbox --------------------------------------------------------------
+
+@pytest.mark.django_db(transaction=True, databases=SANDBOX_DATABASES)
+def test_sdk_against_the_sandbox_with_refresh(client, user, make_sandbox_oauth,
+                                              sandbox_browser):
+    from django_euler_oauth.sandbox import controls
+
+    conn = connect_all_scopes(client, user, make_sandbox_oauth, sandbox_browser)
+    answer = sdk.call(conn, retrieve_room_muted_users, SAMPLES["room_id"])
+    assert answer.code == 200
+    tokens = controls.call_count("token")
+    assert controls.expire_access_tokens(unique_id="sandbox_streamer") == 1
+    assert sdk.call(conn, mute_room_user, SAMPLES["room_id"], user_id="7").code == 200
+    assert controls.call_count("token") == tokens + 1
+    assert isinstance(sdk.call(conn, fetch_webcast_url, SAMPLES["room_id"]), BinaryAnswer)
