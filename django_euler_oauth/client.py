@@ -15,6 +15,7 @@ import http.cookiejar
 import logging
 import os
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -22,12 +23,13 @@ import requests
 from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 
-from . import __version__
+from . import __version__, transport
 from .conf import app_settings
 from .errors import (
     EulerOAuthError,
     MalformedResponse,
     RateLimited,
+    ResponseTooLarge,
     Stage,
     TransportError,
     error_for_code,
@@ -55,6 +57,14 @@ class _NoCookies(http.cookiejar.DefaultCookiePolicy):
         return False
 
 
+_HTTP_ENVIRONMENT = ("proxy", "requests_ca_bundle", "curl_ca_bundle", "netrc")
+
+
+def _environment_configures_http() -> bool:
+    """True when a proxy, CA bundle or netrc variable is set (requests' ``trust_env``)."""
+    return any(marker in name.lower() for name in os.environ for marker in _HTTP_ENVIRONMENT)
+
+
 def get_session() -> requests.Session:
     """The process-wide session (a new one in a forked child)."""
     global _session, _session_pid
@@ -69,6 +79,10 @@ def get_session() -> requests.Session:
                 session.mount("http://", adapter)
                 session.headers["User-Agent"] = USER_AGENT
                 session.headers["Accept"] = "application/json"
+                # Reading proxies and CA bundles from the environment costs requests
+                # ~0.6 ms of CPU per call (it walks os.environ each time): only when
+                # the environment configures any.
+                session.trust_env = _environment_configures_http()
                 _session, _session_pid = session, pid
     return _session
 
@@ -117,18 +131,52 @@ class ProviderClient:
     def _secrets(self, *extra: str | None) -> list[str | None]:
         return [self.oauth_client.client_secret, *extra]
 
+    @sensitive_variables()
     def _send(self, method: str, url: str, *, stage: str, binary: bool = False,
               **kwargs: Any) -> requests.Response:
+        """One request; the response with its whole body read (``.content`` set).
+
+        The call as a whole (connect, wait, body) ends within ``EULER_OAUTH_HTTP_TIMEOUT``;
+        an answer above ``EULER_OAUTH_MAX_RESPONSE_BYTES`` (``binary``: the binary limit)
+        raises :class:`ResponseTooLarge` unread, a body shorter than its
+        ``Content-Length`` a :class:`TransportError`. The response keeps neither the
+        request body nor credential headers, and no error is chained to a
+        ``requests`` exception (whose frames hold the body).
+        """
+        budget = app_settings.HTTP_TIMEOUT
+        deadline = time.monotonic() + budget
+        limit = (app_settings.MAX_BINARY_RESPONSE_BYTES if binary
+                 else app_settings.MAX_RESPONSE_BYTES)
+        headers = dict(kwargs.pop("headers", None) or {})
+        headers.setdefault("Accept-Encoding", "identity")  # sizes are then what is sent
+        where = f"{method} {_safe_url(url)}"
+        failure = ""
         try:
-            return self.session.request(method, url, timeout=self.timeout,
-                                        allow_redirects=False, **kwargs)
-        except requests.Timeout as err:
-            raise TransportError(f"{method} {_safe_url(url)} timed out.", stage=stage) from err
+            response = self.session.request(method, url, timeout=(budget, budget),
+                                            allow_redirects=False, stream=True,
+                                            headers=headers, **kwargs)
+        except requests.Timeout:
+            failure = "timed out"
         except requests.RequestException as err:
             # The exception text can echo the URL or body: name only its type.
-            raise TransportError(
-                f"{method} {_safe_url(url)} failed: {type(err).__name__}.", stage=stage
-            ) from err
+            failure = f"failed: {type(err).__name__}"
+        if failure:  # raised outside the except block: no context holding the body
+            raise TransportError(f"{where} {failure}.", stage=stage)
+        transport.forget_request(response)
+        kind = detail = ""
+        try:
+            transport.read_body(response, deadline=deadline, limit=limit)
+        except transport.BodyError as err:
+            kind, detail = err.kind, str(err)
+        if kind == "too_large":
+            raise ResponseTooLarge(f"{where} answer refused: {detail}.",
+                                   status=response.status_code, stage=stage)
+        if kind == "timeout":
+            raise TransportError(f"{where} timed out ({budget:g} s for the whole answer).",
+                                 stage=stage)
+        if kind:
+            raise TransportError(f"{where} answer unusable: {detail}.", stage=stage)
+        return response
 
     def _read(self, response: requests.Response, *, stage: str,
               secrets: list[str | None], empty_ok: bool = False) -> Any:

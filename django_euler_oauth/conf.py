@@ -67,8 +67,18 @@ class AppSettings:
 
     @property
     def HTTP_TIMEOUT(self) -> float:
-        """Seconds to wait for the provider to connect and to answer."""
+        """Seconds one call to the provider may take in all (connect, wait, whole answer)."""
         return float(self._get("HTTP_TIMEOUT", "float", 10.0))
+
+    @property
+    def MAX_RESPONSE_BYTES(self) -> int:
+        """Largest answer (bytes) read from the provider; a larger one is refused unread."""
+        return int(self._get("MAX_RESPONSE_BYTES", "int", 1024 * 1024))
+
+    @property
+    def MAX_BINARY_RESPONSE_BYTES(self) -> int:
+        """Largest binary API answer (bytes), e.g. the connect endpoints' protobuf."""
+        return int(self._get("MAX_BINARY_RESPONSE_BYTES", "int", 16 * 1024 * 1024))
 
     @property
     def STATE_LIFETIME(self) -> int:

@@ -327,6 +327,11 @@ class MalformedResponse(RetryableError):
     message = _("Euler Stream sent an answer we could not understand. Please try again later.")
 
 
+class ResponseTooLarge(MalformedResponse):
+    """The provider's answer exceeds ``EULER_OAUTH_MAX_RESPONSE_BYTES`` (or, for binary API
+    answers, ``EULER_OAUTH_MAX_BINARY_RESPONSE_BYTES``); it was not read whole."""
+
+
 class StateError(EulerOAuthError):
     """The callback's ``state`` is missing, unknown, replayed, expired or someone else's."""
 

@@ -1,0 +1,210 @@
+"""Reading the provider's answers within a deadline and a size limit.
+
+``EULER_OAUTH_HTTP_TIMEOUT`` given to ``requests`` bounds each socket operation,
+not the answer: a provider sending one byte every few seconds could hold a
+refresh (and the connection's lock) for as long as it liked, and a huge answer
+was read whole into memory. :func:`read_body` reads a streamed answer in
+chunks against a monotonic deadline and a byte limit, and checks the body
+against its ``Content-Length`` (``urllib3`` 1.26 accepts a short body).
+
+The deadline is enforced by :data:`watchdog`, one daemon thread that shuts down
+the socket of an answer still being read when its deadline passes (a blocked
+``recv`` returns at once), so no read, however the bytes trickle in, outlives it.
+
+Nothing here keeps what was sent: :func:`forget_request` drops the request body
+and credentials headers from the ``PreparedRequest`` a response (and any error
+carrying it) refers to.
+"""
+
+from __future__ import annotations
+
+import heapq
+import http.client
+import itertools
+import os
+import socket
+import threading
+import time
+import zlib
+from typing import Any
+
+import requests
+import urllib3
+
+CHUNK = 64 * 1024
+REDACTED = "[redacted]"
+_CREDENTIAL_HEADERS = frozenset({"authorization", "x-oauth-token", "x-api-key", "cookie",
+                                 "proxy-authorization"})
+
+
+class BodyError(Exception):
+    """Why an answer's body was refused: ``kind`` is timeout, too_large, truncated or broken."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        self.kind = kind
+        super().__init__(detail)
+
+
+class _Watchdog:
+    """One thread shutting down the sockets of answers that overran their deadline."""
+
+    def __init__(self) -> None:
+        self._reset()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        # A forked child has neither the parent's thread nor a usable lock state.
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, list[Any]]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: float, sock: socket.socket) -> list[Any]:
+        """Shut ``sock`` down at ``deadline`` unless :meth:`cancel` comes first."""
+        entry: list[Any] = [sock, False]  # the socket (None once done), fired
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="euler-oauth-deadlines")
+                self._thread.start()
+            heapq.heappush(self._heap, (deadline, next(self._seq), entry))
+            self._cond.notify()
+        return entry
+
+    def cancel(self, entry: list[Any]) -> bool:
+        """Stop watching; True when the deadline had already shut the socket down."""
+        with self._cond:
+            entry[0] = None
+            return bool(entry[1])
+
+    def _run(self) -> None:
+        cond = self._cond
+        with cond:
+            while cond is self._cond:
+                now = time.monotonic()
+                heap = self._heap
+                while heap and (heap[0][2][0] is None or heap[0][0] <= now):
+                    _deadline, _seq, entry = heapq.heappop(heap)
+                    sock = entry[0]
+                    if sock is not None:
+                        entry[0], entry[1] = None, True
+                        try:  # the plain socket's shutdown, also under TLS: wakes the reader
+                            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                        except OSError:
+                            pass
+                cond.wait(heap[0][0] - now if heap else None)
+
+
+watchdog = _Watchdog()
+
+
+def _socket_of(response: requests.Response) -> socket.socket | None:
+    """The socket the body is read from (urllib3 1.26 and 2.x; also after
+    ``Connection: close``, which hands the socket from the connection to the response)."""
+    raw = response.raw
+    candidates = (getattr(getattr(raw, "_connection", None), "sock", None),
+                  getattr(getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None),
+                          "_sock", None))
+    for sock in candidates:
+        if isinstance(sock, socket.socket):
+            return sock
+    return None
+
+
+def _declared_length(response: requests.Response) -> int | None:
+    if "chunked" in response.headers.get("Transfer-Encoding", "").lower():
+        return None
+    raw = response.headers.get("Content-Length")
+    if raw is None:
+        return None
+    try:
+        values = {int(part.strip()) for part in raw.split(",")}
+    except ValueError:
+        raise BodyError("broken", "its Content-Length is not a number") from None
+    if len(values) != 1 or min(values) < 0:
+        raise BodyError("broken", "its Content-Length is not one number")
+    return values.pop()
+
+
+def forget_request(response: requests.Response) -> None:
+    """Drop what was sent (body, credential headers) from ``response.request``."""
+    prepared = response.request
+    if prepared is None:
+        return
+    prepared.body = None
+    for name in list(prepared.headers):
+        if name.lower() in _CREDENTIAL_HEADERS:
+            prepared.headers[name] = REDACTED
+
+
+def _decode(data: bytes, encoding: str, limit: int) -> bytes:
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return data
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise BodyError("broken", f"its Content-Encoding {encoding[:20]!r} is not supported")
+    wbits = 16 + zlib.MAX_WBITS if "gzip" in encoding else zlib.MAX_WBITS
+    try:
+        decoder = zlib.decompressobj(wbits)
+        out = decoder.decompress(data, limit + 1)  # never more than the limit, however packed
+    except zlib.error:
+        raise BodyError("broken", "its compressed body is corrupt") from None
+    if len(out) > limit:
+        raise BodyError("too_large", f"it is larger than {limit} bytes once decompressed")
+    return out
+
+
+def read_body(response: requests.Response, *, deadline: float, limit: int) -> bytes:
+    """The whole body of a streamed ``response``, by ``deadline`` and within ``limit`` bytes.
+
+    Raises :class:`BodyError`. The response is closed either way: its connection goes
+    back to the pool only after a complete read.
+    """
+    try:
+        declared = _declared_length(response)
+        if declared is not None and declared > limit:
+            raise BodyError("too_large", f"it announces {declared} bytes (limit {limit})")
+        data = _read_raw(response, deadline=deadline, limit=limit, declared=declared)
+        content = _decode(data, response.headers.get("Content-Encoding", ""), limit)
+        response._content = content
+        response._content_consumed = True  # type: ignore[attr-defined]
+    finally:
+        response.close()
+    return content
+
+
+def _read_raw(response: requests.Response, *, deadline: float, limit: int,
+              declared: int | None) -> bytes:
+    sock = _socket_of(response)
+    entry = watchdog.watch(deadline, sock) if sock is not None else None
+    chunks: list[bytes] = []
+    received = 0
+    failure = ""
+    try:
+        while True:
+            if time.monotonic() >= deadline:
+                raise BodyError("timeout", "it did not arrive in time")
+            try:
+                chunk = response.raw.read(min(CHUNK, limit - received + 1),
+                                          decode_content=False)
+            except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError,
+                    ValueError) as err:
+                # Named, never shown: the text may echo what was received.
+                failure = type(err).__name__
+                chunk = b""
+            if failure or not chunk:
+                break
+            received += len(chunk)
+            if received > limit:
+                raise BodyError("too_large", f"it is larger than {limit} bytes")
+            chunks.append(chunk)
+    finally:
+        fired = watchdog.cancel(entry) if entry is not None else False
+    if fired or time.monotonic() >= deadline:
+        raise BodyError("timeout", "it did not arrive in time")
+    if declared is not None and received < declared:
+        raise BodyError("truncated", f"it ended after {received} of {declared} bytes")
+    if failure:
+        raise BodyError("broken", f"reading it failed: {failure}")
+    return b"".join(chunks)
