@@ -1,42 +1,67 @@
 #!/usr/bin/env python3
-"""Run the example site against the embedded sandbox: ``python3 example_project/run.py``.
+"""Run the example site against the embedded Euler Stream sandbox.
 
-On a fresh machine with only Python 3.10+ it creates ``.venv`` (the repository's, via
-runtests.ensure_venv) and re-runs itself there; writes ``example_project/.env`` with
-a new Fernet key, Django secret key and demo password when missing; migrates both
-databases (the site's and the sandbox's); creates the demo user and the sandbox
-OAuth client; then serves the site on http://127.0.0.1:8000/.
+    python3 example_project/run.py
 
-Options: ``--port N`` (default 8000), ``--noreload``, ``--check`` (do the set-up,
-render the home page once, and exit without serving).
+Runs in the Python that calls it when that Python has what the example needs
+(Django, django-environ, cryptography, requests, segno). Otherwise it creates a
+small virtual environment of its own (example_project/.venv-example) with only
+the package and its "example" extra, and runs there: no test or lint tools.
+
+It writes example_project/.env with a new encryption key, Django secret key and
+demo password when they are missing, migrates the site's and the sandbox's
+databases, creates the demo user and the sandbox OAuth client, then serves the
+site on http://127.0.0.1:PORT/.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.util
 import os
 import secrets
+import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-VENV = ROOT / ".venv"
+EXAMPLE_VENV = HERE / ".venv-example"
+EXAMPLE_PY = EXAMPLE_VENV / "bin" / "python"
+#: Modules the example imports (the package's dependencies and its "example" extra).
+NEEDED = ("django", "environ", "cryptography", "requests", "segno")
+
+#: The scopes the example asks for when it connects: everything its pages use except
+#: webcast:chat, which the LIVE console's chat box asks for when it is first used
+#: (incremental authorization, through @euler_scopes_required).
+DEMO_SCOPES = ("user:info webcast:fetch webcast:bulk_live_check webcast:rankings "
+               "webcast:mute webcast:ban webcast:comments webcast:sensitive_words "
+               "webcast:moderators webcast:live_analytics webcast:user_earnings")
 
 
-def in_venv() -> bool:
-    return Path(sys.prefix).resolve() == VENV.resolve()
+def missing_modules() -> list[str]:
+    return [name for name in NEEDED if importlib.util.find_spec(name) is None]
 
 
 def bootstrap() -> None:
-    """Re-execute under .venv/bin/python, creating and filling .venv first if needed."""
-    if in_venv() or os.environ.get("EULER_EXAMPLE_NO_VENV"):
+    """Re-run in example_project/.venv-example when this Python lacks a needed module."""
+    missing = missing_modules()
+    if not missing:
         return
-    sys.path.insert(0, str(ROOT))
-    from runtests import VENV_PY, ensure_venv
-
-    ensure_venv()
-    os.execv(str(VENV_PY), [str(VENV_PY), str(Path(__file__).resolve()), *sys.argv[1:]])
+    if Path(sys.prefix).resolve() == EXAMPLE_VENV.resolve():
+        raise SystemExit(f"{EXAMPLE_VENV} lacks {', '.join(missing)}; delete it and run again.")
+    print(f"This Python lacks {', '.join(missing)}: installing the example's dependencies "
+          f"into {EXAMPLE_VENV} (once).", flush=True)
+    if not EXAMPLE_PY.exists():
+        subprocess.check_call([sys.executable, "-m", "venv", str(EXAMPLE_VENV)])
+    stamp = EXAMPLE_VENV / ".installed"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if not stamp.exists() or stamp.read_text() != digest:
+        subprocess.check_call([str(EXAMPLE_PY), "-m", "pip", "install", "-q",
+                               "-e", f"{ROOT}[example]"])
+        stamp.write_text(digest)
+    os.execv(str(EXAMPLE_PY), [str(EXAMPLE_PY), str(Path(__file__).resolve()), *sys.argv[1:]])
 
 
 def env_file() -> Path:
@@ -76,23 +101,57 @@ def ensure_env(path: Path) -> dict[str, str]:
     return values
 
 
-def set_up(port: int, password: str) -> None:
+def ensure_demo_user(password: str) -> str:
+    """Create the demo superuser; set its password only when new or changed.
+
+    Setting it on every start would change the password hash, and with it the
+    session hash: every restart would sign everyone out.
+    """
     from django.contrib.auth import get_user_model
+
+    users = get_user_model()
+    user = users.objects.filter(username="demo").first()
+    if user is None:
+        user = users(username="demo", is_staff=True, is_superuser=True)
+        user.set_password(password)
+        user.save()
+        return "created"
+    changed = []
+    if not (user.is_staff and user.is_superuser):
+        user.is_staff = user.is_superuser = True
+        changed += ["is_staff", "is_superuser"]
+    if not user.check_password(password):
+        user.set_password(password)
+        changed.append("password")
+    if changed:
+        user.save(update_fields=changed)
+    return "password changed" if "password" in changed else "kept"
+
+
+def set_up(port: int, password: str) -> None:
     from django.core.management import call_command
 
     from django_euler_oauth.sandbox.setup import ensure_demo_client
 
     call_command("migrate", database="default", verbosity=0, interactive=False)
     call_command("migrate", database="euler_sandbox", verbosity=0, interactive=False)
-    users = get_user_model()
-    user = users.objects.filter(username="demo").first() or users(username="demo")
-    user.is_staff = user.is_superuser = True
-    user.set_password(password)
-    user.save()
+    ensure_demo_user(password)
     sites = [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
     ensure_demo_client(f"http://127.0.0.1:{port}/sandbox", slug="sandbox",
-                       name="Example TikTok App",
+                       name="Example TikTok App", scopes=DEMO_SCOPES,
                        redirect_uris=[f"{site}/oauth/callback/" for site in sites])
+
+
+def fault_warning() -> str:
+    """A warning naming the faults still injected into the sandbox (they survive restarts)."""
+    from demo.faults import active_faults
+
+    faults = active_faults()
+    if not faults:
+        return ""
+    listed = "\n".join(f"    - {fault}" for fault in faults)
+    return ("\n  Warning: the sandbox still injects faults from an earlier run:\n"
+            f"{listed}\n  Reset them on the sandbox control page.\n")
 
 
 def smoke_test() -> None:
@@ -105,12 +164,23 @@ def smoke_test() -> None:
             raise SystemExit(f"{path} answered HTTP {response.status_code}")
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="run.py", description=(__doc__ or "").strip(),
+        formatter_class=type("Formatter", (argparse.ArgumentDefaultsHelpFormatter,
+                                           argparse.RawDescriptionHelpFormatter), {}))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("EXAMPLE_PORT", 8000)),
+                        help="port to serve on, on 127.0.0.1 (environment: EXAMPLE_PORT)")
+    parser.add_argument("--noreload", action="store_true",
+                        help="serve without Django's auto-reloader")
+    parser.add_argument("--check", action="store_true",
+                        help="set everything up, render the home page once and exit "
+                             "without serving")
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=int(os.environ.get("EXAMPLE_PORT", 8000)))
-    parser.add_argument("--noreload", action="store_true", help="no auto-reloader")
-    parser.add_argument("--check", action="store_true", help="set up, verify and exit")
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     bootstrap()
 
     values = ensure_env(env_file())
@@ -126,12 +196,14 @@ def main(argv: list[str]) -> int:
     set_up(args.port, password)
     call_command("check", fail_level="ERROR")
     url = f"http://127.0.0.1:{args.port}/"
+    warning = fault_warning()
     if args.check:
         smoke_test()
-        print(f"Set-up OK. Serve it with: python3 example_project/run.py --port {args.port}")
+        print(warning + f"Set-up OK (Python: {sys.executable}). Serve it with: "
+              f"python3 example_project/run.py --port {args.port}")
         return 0
     print(f"\n  Open {url}\n  Sign in as: demo / {password}\n"
-          f"  Sandbox controls: {url}sandbox/control/\n", flush=True)
+          f"  Sandbox controls: {url}sandbox/control/\n{warning}", flush=True)
     command = [sys.executable, str(HERE / "manage.py"), "runserver", f"127.0.0.1:{args.port}"]
     if args.noreload:
         command.append("--noreload")

@@ -76,3 +76,64 @@ def test_run_check_bootstraps_both_databases_and_the_demo_client(tmp_path):
     with contextlib.closing(sqlite3.connect(tmp_path / "db.sqlite3")) as site:
         assert site.execute("SELECT COUNT(*), MIN(token_url) FROM django_euler_oauth_oauthclient"
                             ).fetchone() == (1, "http://127.0.0.1:8766/sandbox/tiktok/oauth/token")
+
+
+def demo_password_hash(tmp: Path) -> str:
+    with contextlib.closing(sqlite3.connect(tmp / "db.sqlite3")) as site:
+        return site.execute("SELECT password FROM auth_user WHERE username='demo'").fetchone()[0]
+
+
+@pytest.mark.slow
+def test_run_check_uses_the_calling_python_and_keeps_sessions_across_restarts(tmp_path):
+    first = run_check(tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    # It ran here (the tests' Python), not re-executed in another environment.
+    assert f"(Python: {sys.executable})" in first.stdout
+    assert "installing" not in (first.stdout + first.stderr).lower()
+    before = demo_password_hash(tmp_path)
+    again = run_check(tmp_path)
+    assert again.returncode == 0, again.stderr
+    # Same password: the hash (and with it every session's auth hash) is untouched.
+    assert demo_password_hash(tmp_path) == before
+    # A new password in the environment is set once.
+    env = {**example_env(tmp_path), "EXAMPLE_DEMO_PASSWORD": "a-new-demo-password"}
+    changed = subprocess.run([sys.executable, str(RUN), "--check"], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60)
+    assert changed.returncode == 0, changed.stderr
+    assert demo_password_hash(tmp_path) != before
+
+
+@pytest.mark.slow
+def test_run_check_warns_about_faults_left_in_the_sandbox(tmp_path):
+    assert run_check(tmp_path).returncode == 0
+    assert "still injects faults" not in run_check(tmp_path).stdout
+    with contextlib.closing(sqlite3.connect(tmp_path / "sandbox.sqlite3")) as sandbox:
+        sandbox.execute("INSERT INTO euler_sandbox_fault (endpoint, latency_ms, fail_next, "
+                        "fail_status, error_code, error_next) VALUES ('token', 800, 2, 503, '', 0)")
+        sandbox.commit()
+    result = run_check(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Warning: the sandbox still injects faults from an earlier run:" in result.stdout
+    assert "“token” answers 800 ms late" in result.stdout
+    assert "“token” fails the next 2 request(s) with HTTP 503" in result.stdout
+
+
+def test_help_is_plain_text_with_defaults():
+    result = subprocess.run([sys.executable, str(RUN), "--help"], capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 0
+    assert "``" not in result.stdout and ":func:" not in result.stdout
+    assert "(default: 8000)" in result.stdout or "EXAMPLE_PORT" in result.stdout
+    assert "--check" in result.stdout and "--noreload" in result.stdout
+
+
+def test_the_example_extra_installs_only_what_the_example_needs():
+    tomllib = pytest.importorskip("tomllib")
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extra = project["optional-dependencies"]["example"]
+    names = {dep.split(">")[0].split("=")[0].split("[")[0].strip().lower() for dep in extra}
+    assert names <= {"segno", "django-environ", "django", "requests", "cryptography"}
+    assert not names & {"ruff", "mypy", "django-stubs", "playwright", "celery", "pytest"}
+    source = RUN.read_text()
+    assert "[example]" in source and "[dev]" not in source and "runtests" not in source

@@ -35,6 +35,8 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 SANDBOX = env.bool("EXAMPLE_SANDBOX", default=True)
 
 INSTALLED_APPS = [
+    # First: its templates/django_euler_oauth/base.html puts the app's pages in this layout.
+    "demo",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -43,7 +45,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_euler_oauth",
     *(["django_euler_oauth.sandbox"] if SANDBOX else []),
-    "demo",
 ]
 
 MIDDLEWARE = [
@@ -67,6 +68,7 @@ TEMPLATES = [{
         "django.template.context_processors.request",
         "django.contrib.auth.context_processors.auth",
         "django.contrib.messages.context_processors.messages",
+        "demo.faults.sandbox_faults",
     ]},
 }]
 
