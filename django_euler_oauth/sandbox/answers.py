@@ -206,7 +206,9 @@ def gift_gallery(unique_id: str) -> dict[str, Any]:
             "biz_extra": {}})
     return {"normal_gifts": gifts, "current_timestamp": int(time.time()),
             "current_period_starts_at": start, "current_period_ends_at": start + 7 * 86400,
-            "class_type": 0, "anchor_ranking_league": {}}
+            # The live spec types this member as an enum of JavaScript Number method
+            # names (a generator slip); the SDK refuses anything else.
+            "class_type": 0, "anchor_ranking_league": "toString"}
 
 
 # -- analytics ------------------------------------------------------------------------
