@@ -61,6 +61,50 @@ def run_action(params: dict[str, Any]) -> object:
         raise ValueError("No fake account with that uniqueId.") from None
 
 
+def _times(count: object, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def done_message(params: Any, result: object) -> str:
+    """What an action of the control page did, in a sentence (the page's confirmation)."""
+    name = str(params.get("action", ""))
+    endpoint = str(params.get("endpoint") or "")
+    where = f"the {endpoint} endpoint" if endpoint else "every endpoint"
+    who = f"@{str(params.get('unique_id', '')).lstrip('@')}" if params.get("unique_id") else ""
+    count = params.get("count") or 1
+    if name == "expire_session":
+        return (f"The TikTok session of {who} ended: its connections now get "
+                "session_expired and must be authorized again.")
+    if name == "expire_access_tokens":
+        return (f"{_times(result, 'access token', 'access tokens')} expired now"
+                f"{' for ' + who if who else ''}: the next API call refreshes them.")
+    if name == "expire_refresh_tokens":
+        return (f"{_times(result, 'refresh token', 'refresh tokens')} expired now"
+                f"{' for ' + who if who else ''}: those connections must be authorized "
+                "again at their next refresh.")
+    if name == "set_latency":
+        ms = params.get("ms") or 0
+        return (f"{where.capitalize()} now answers {ms} ms late." if str(ms) != "0"
+                else f"{where.capitalize()} answers without delay again.")
+    if name == "fail_next":
+        return (f"The next {_times(count, 'request', 'requests')} to {where} fail with "
+                f"HTTP {params.get('status') or 500}.")
+    if name == "rate_limit":
+        seconds = params.get("seconds") or 60
+        return (f"{where.capitalize()} is rate-limited (HTTP 429) for {seconds} s."
+                if str(seconds) != "0" else f"{where.capitalize()} is no longer rate-limited.")
+    if name == "inject_error":
+        return (f"The next {_times(count, 'request', 'requests')} to {where} answer the "
+                f"error {params.get('code')}.")
+    if name == "reset_counts":
+        return "The call counters start again from zero."
+    if name == "reset_faults":
+        return "All faults are removed: every endpoint answers normally."
+    if name == "reset":
+        return "Faults and call counters are reset: every endpoint answers normally."
+    return "Done."
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def control_page(request: HttpRequest) -> HttpResponse:
@@ -70,12 +114,11 @@ def control_page(request: HttpRequest) -> HttpResponse:
         except ValueError as err:
             messages.error(request, str(err))
         else:
-            messages.success(request, f"{request.POST.get('action')}: done"
-                             + (f" ({result})" if isinstance(result, int) else ""))
+            messages.success(request, done_message(request.POST, result))
         return HttpResponseRedirect(reverse("euler_sandbox:control"))
     return render(request, "euler_sandbox/control.html", {
         "state": controls.snapshot(), "endpoints": controls.ENDPOINTS,
-        "accounts": FakeAccount.objects.all(),
+        "accounts": FakeAccount.objects.all(), "api_errors": controls.API_ERRORS,
     })
 
 
