@@ -279,7 +279,7 @@ SAMPLES: dict[str, Any] = {
     "room_id": "7300000000000000001", "numeric_id": "7100000000000000001",
     "unique_id": "sandbox_streamer", "user_id": "7200000000000000002",
     "user_numeric_ids": ["7100000000000000001", "7100000000000000002"],
-    "region": "US", "rank_type": "1", "anchor_id": "7100000000000000001",
+    "region": "US", "rank_type": "DAILY_RANK", "anchor_id": "7100000000000000001",
     "content": "hello from the tests", "tiktok_user_id": "7200000000000000002",
     "enabled": True, "word": "spoiler", "sec_anchor_id": "MS4wLjABAAAA-sandbox",
     "word_id": "1", "to_user_id": "7200000000000000002",
@@ -312,9 +312,13 @@ def test_every_typed_method_against_the_sandbox(client, user, make_sandbox_oauth
     conn = connect_all_scopes(client, user, make_sandbox_oauth, sandbox_browser)
     assert set(conn.scope_list) == set(SPEC_SCOPES)
     api = EulerAPI(conn)
+    me = api.get_user_info()["user"]
+    # The creator's own ids, where the provider checks that they are the token's account.
+    samples = {**SAMPLES, "numeric_id": me["uid"], "sec_anchor_id": me["secUid"],
+               "unique_id": me["uniqueId"], "room_id": me.get("roomId") or SAMPLES["room_id"]}
     failures = []
     for endpoint in ENDPOINTS:
-        args = {name: SAMPLES[name] for name, required in expected_parameters(endpoint)
+        args = {name: samples[name] for name, required in expected_parameters(endpoint)
                 if required}
         try:
             answer = getattr(api, endpoint.name)(**args)
@@ -326,7 +330,7 @@ def test_every_typed_method_against_the_sandbox(client, user, make_sandbox_oauth
                 failures.append(f"{endpoint.name}: not a binary answer: {answer!r}")
         elif not isinstance(answer, dict) or answer.get("code", 200) != 200:
             failures.append(f"{endpoint.name}: unexpected answer {str(answer)[:200]}")
-    assert failures == []
+    assert failures == [], "\n".join(failures)
 
 
 @sandbox_db
@@ -370,3 +374,22 @@ def test_scope_refused_locally_against_the_sandbox(client, user, make_sandbox_oa
     assert controls.call_counts() == before  # the sandbox saw nothing
     EulerAPI(conn).retrieve_webcast_gift_gallery("sandbox_streamer")  # but it is counting
     assert controls.call_counts() != before
+
+
+def test_readme_scope_table_is_the_endpoint_table():
+    """README "Calling the Euler API" lists every endpoint with its method, path and scopes."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Calling the Euler API", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].startswith("`") and cells[1].startswith("`"):
+            rows[cells[0].strip("`")] = cells
+    assert set(rows) == {endpoint.name for endpoint in ENDPOINTS}
+    for endpoint in ENDPOINTS:
+        _name, http, scopes, _params, answer = rows[endpoint.name]
+        assert http == f"`{endpoint.method} {endpoint.path}`"
+        assert scopes == " / ".join(f"`{scope}`" for scope in endpoint.scopes)
+        assert answer == ("`BinaryAnswer`" if endpoint.answer == BYTES else "JSON")
