@@ -11,8 +11,10 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django.views.decorators.debug import sensitive_post_parameters
 
 from .errors import EulerOAuthError
 from .models import Connection, OAuthClient
@@ -92,9 +94,17 @@ class OAuthClientAdmin(admin.ModelAdmin):
     list_filter = ("is_active", "use_pkce", "request_format", "token_transport")
     search_fields = ("name", "slug", "client_id")
     prepopulated_fields = {"slug": ("name",)}
+
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest,
                               **kwargs: Any) -> Any:
         return super().formfield_for_dbfield(db_field, request, **_https(db_field, kwargs))
+
+    @method_decorator(sensitive_post_parameters("new_client_secret", "new_api_key"))
+    def changeform_view(self, request: HttpRequest, object_id: str | None = None,
+                        form_url: str = "", extra_context: dict[str, Any] | None = None
+                        ) -> HttpResponse:
+        """Add and change: the typed secret and API key stay out of error reports."""
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     fieldsets = (
         (None, {"fields": ("name", "slug", "client_id", "new_client_secret", "scopes",
@@ -139,7 +149,9 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
 
 @admin.register(Connection)
 class ConnectionAdmin(admin.ModelAdmin):
-    list_display = ("user", "account", "client", "state", "access_left", "refresh_left")
+    # Few, short columns: the list fits beside the filters (clients: a filter; scopes and
+    # errors: on the connection's page).
+    list_display = ("user", "account", "state", "access_left", "refresh_left")
     list_filter = ("status", NeedsAttentionFilter, "client")
     search_fields = ("user__username", "user__email", "external_username")
     list_select_related = ("user", "client")

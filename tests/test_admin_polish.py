@@ -61,7 +61,7 @@ def test_list_is_narrow(admin_browser, user, oauth, make_connection):
                     last_error="provider said something long")
     html = admin_browser.get(CONNECTIONS).content.decode()
     headers = re.findall(r'<th scope="col" class="([^"]+)"', html)
-    assert len(headers) <= 7, headers  # checkbox + six columns
+    assert len(headers) <= 6, headers  # checkbox + five columns
     assert "webcast:rankings" not in row_of(html, "alice")  # scopes on the detail page
     assert cell(row_of(html, "alice"), "state") == "Active, last refresh failed"
     client_headers = re.findall(r'<th scope="col" class="([^"]+)"',
