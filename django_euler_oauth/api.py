@@ -206,6 +206,7 @@ class EulerAPI:
         :class:`~django_euler_oauth.errors.EulerOAuthError` subclass (see
         :func:`with_connection_token` for which and when).
         """
+        @sensitive_variables("token")
         def attempt(token: str) -> Any:
             return self.provider.api_call(method, path, token, params=params, json=json,
                                           binary=binary)

@@ -146,7 +146,7 @@ def _check(response: Any, secrets: list[str | None]) -> None:
                          retry_after=retry_after)
 
 
-@sensitive_variables("token", "secrets")
+@sensitive_variables("key")
 def call(connection: Connection, function: Any, *args: Any,
          sleep: Callable[[float], Any] = time.sleep, **kwargs: Any) -> Any:
     """Call an ``eulerapisdk`` endpoint as ``connection``; the SDK's parsed model.
@@ -165,6 +165,7 @@ def call(connection: Connection, function: Any, *args: Any,
     with sdk_client(connection.client) as client:
         key = ProviderClient(connection.client).api_key
 
+        @sensitive_variables("token", "secrets")
         def attempt(token: str) -> Any:
             secrets = [token, key]
             try:
