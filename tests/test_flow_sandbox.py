@@ -98,8 +98,8 @@ def test_token_expired_at_the_api_refreshes_and_retries(client, user, make_sandb
     connection = Connection.objects.get(user=user)
     old_access = connection.access_token
     assert controls.expire_access_tokens(unique_id="sandbox_streamer") == 1
-    answer = EulerAPI(connection).get("/webcast/bulk_live_check", uniqueIds="a,b")
-    assert [r["uniqueId"] for r in answer["results"]] == ["a", "b"]
+    answer = EulerAPI(connection).get("/webcast/bulk_live_check", user_numeric_ids="11,12")
+    assert sorted(answer["response"]["data"]) == ["11", "12"]
     assert controls.call_count("token") == 2  # the code exchange, then one refresh
     assert controls.call_count("webcast/bulk_live_check") == 2  # refused, then retried
     connection.refresh_from_db()
@@ -160,10 +160,9 @@ def test_live_variants_envelope_json_x_oauth_token_and_pkce(client, user, make_s
     # The envelope's refresh_expires_in is the grant's own (30 days by default).
     assert abs(connection.refresh_time_left - datetime.timedelta(days=30)) < \
         datetime.timedelta(minutes=1)
-    answer = EulerAPI(connection).get("/webcast/rankings")
+    answer = EulerAPI(connection).get("/webcast/rankings", region="GB", rank_type="DAILY_RANK")
     assert answer["code"] == 200  # EulerAPI hands back the live envelope as it came
-    ranking = answer["data"]
-    assert ranking["region"] == "GB" and len(ranking["rankings"]) == 10
+    assert answer["region"] == "GB" and len(answer["response"]["ranks"]) == 10
     # Without the API key the live variant refuses the token.
     settings.EULER_OAUTH_API_KEY = None
     bare = sandbox_browser.session.get(oauth.url_for("/webcast/rankings"), timeout=5,
