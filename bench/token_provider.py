@@ -1,0 +1,130 @@
+"""A lean OAuth token endpoint in its own process, for measuring *our* side of a refresh.
+
+The sandbox provider is a Django site: each refresh costs it ~8 ms of CPU, more
+than the refresh costs us, so on two cores it caps any refresh benchmark before
+our code does. This server answers ``POST /tiktok/oauth/token`` (refresh grant)
+with rotating tokens after ``latency_ms``, on HTTP/1.1 keep-alive, from a
+thread per connection; ``GET /count`` returns how many refreshes it answered
+and ``GET /cpu`` its CPU seconds. Loopback only.
+
+Run as ``python -m bench.token_provider PORT LATENCY_MS``; :class:`TokenProvider`
+starts and stops it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs
+from urllib.request import urlopen
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class TokenProvider:
+    """The server below in a subprocess on 127.0.0.1; :meth:`stop` ends it."""
+
+    def __init__(self, latency_ms: int) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.token_provider", str(self.port), str(latency_ms)],
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                self.get("count")
+                return
+            except OSError:
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("the token provider did not start within 30 s")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, what: str) -> float:
+        with urlopen(f"{self.url}/{what}", timeout=5) as answer:  # loopback only
+            return float(json.loads(answer.read())["value"])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def serve(port: int, latency_ms: int) -> None:
+    counter = itertools.count(1)
+    answered = [0]
+    lock = threading.Lock()
+    delay = latency_ms / 1000
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else headers and body wait on delayed ACKs
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _send(self, status: int, body: dict[str, object]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path == "/count":
+                self._send(200, {"value": answered[0]})
+            elif self.path == "/cpu":
+                usage = resource.getrusage(resource.RUSAGE_SELF)
+                self._send(200, {"value": usage.ru_utime + usage.ru_stime})
+            else:
+                self._send(404, {"error": "not_found"})
+
+        def do_POST(self) -> None:
+            length = min(int(self.headers.get("Content-Length") or 0), 65536)
+            form = parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
+            if form.get("grant_type", [""])[0] != "refresh_token":
+                self._send(400, {"error": "unsupported_grant_type"})
+                return
+            if delay:
+                time.sleep(delay)
+            number = next(counter)
+            with lock:
+                answered[0] += 1
+            self._send(200, {"access_token": f"bench-access-{number}",
+                             "refresh_token": f"bench-refresh-{number}",
+                             "token_type": "Bearer", "expires_in": 3600,
+                             "scope": "webcast:fetch"})
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    server.request_queue_size = 256
+    server.serve_forever(poll_interval=0.2)
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]), int(sys.argv[2]))
