@@ -7,6 +7,7 @@ from typing import Any
 import django
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -228,7 +229,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                 "connections": queryset.select_related("user", "client"),
                 "already_revoked": queryset.filter(status=Connection.Status.REVOKED).count(),
                 "queryset": queryset,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
                 "media": self.media,
             }
             request.current_app = self.admin_site.name
