@@ -110,3 +110,69 @@ def check_client_urls(app_configs: Any = None, databases: Any = None, **kwargs: 
                     hint="HTTPS is required except for localhost (tokens and the client "
                          "secret travel over it).", id="django_euler_oauth.E007"))
     return problems
+
+
+# --- Celery (only where Celery is installed and an app is configured) ---------------
+
+#: Brokers that redeliver an unacknowledged message after a visibility timeout.
+_REDELIVERING_TRANSPORTS = ("redis", "rediss", "sqs", "sentinel")
+
+
+def _celery_app() -> Any:
+    """The site's configured Celery app, or None (no Celery, or only the fallback app)."""
+    try:
+        from celery import _state
+    except ImportError:
+        return None
+    app = _state.get_current_app()
+    if app is _state.default_app or getattr(app, "main", None) in (None, "default"):
+        return None
+    return app
+
+
+@register()
+def check_celery(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """The worker settings django_euler_oauth.tasks relies on (README "Celery")."""
+    app = _celery_app()
+    if app is None:
+        return []
+    conf = app.conf
+    problems: list[Any] = []
+    prefetch = conf.worker_prefetch_multiplier
+    if prefetch != 1:
+        problems.append(Warning(
+            f"Celery worker_prefetch_multiplier is {prefetch}: each pool process reserves "
+            f"{prefetch} refresh chunks ahead, which then wait behind a slow chunk, and "
+            "wait for a redelivery when the worker dies.",
+            hint="Set worker_prefetch_multiplier = 1 (CELERY_WORKER_PREFETCH_MULTIPLIER).",
+            id="django_euler_oauth.W030"))
+    time_limit = conf.task_time_limit
+    if not time_limit:
+        problems.append(Warning(
+            "Celery task_time_limit is not set: a refresh chunk that hangs holds its pool "
+            "process (and its connections' rows) for good.",
+            hint="Set task_time_limit (and a lower task_soft_time_limit) above the time "
+                 "a chunk takes, e.g. 600 s for chunks of 500.",
+            id="django_euler_oauth.W031"))
+    broker = str(conf.broker_url or "")
+    scheme = broker.split(":", 1)[0].split("+", 1)[0].lower() if broker else ""
+    if scheme in _REDELIVERING_TRANSPORTS:
+        options = conf.broker_transport_options or {}
+        visibility = options.get("visibility_timeout")
+        if visibility is None:
+            problems.append(Warning(
+                f"Celery broker {scheme!r} has no visibility_timeout in "
+                "broker_transport_options: the default is one hour, so the chunks of a "
+                "worker that died are refreshed again only an hour later (past the "
+                "tokens' expiry).",
+                hint="Set broker_transport_options = {'visibility_timeout': ...} a little "
+                     "above task_time_limit (e.g. 900 s).",
+                id="django_euler_oauth.W032"))
+        elif time_limit and float(visibility) <= float(time_limit):
+            problems.append(Warning(
+                f"Celery visibility_timeout ({visibility} s) is not above task_time_limit "
+                f"({time_limit} s): the broker hands a chunk that is still running to "
+                "another worker (harmless, but the work is done twice).",
+                hint="Make visibility_timeout larger than task_time_limit.",
+                id="django_euler_oauth.W033"))
+    return problems

@@ -6,6 +6,14 @@ chunks and fans each chunk out to :func:`refresh_connections`, so the work
 spreads over as many Celery workers as you run. Every refresh still goes
 through the row-locked single flight, so overlapping runs, retries and
 interactive refreshes never race.
+
+Both tasks are idempotent (a connection no longer expiring is skipped), so they
+are declared ``acks_late`` with ``reject_on_worker_lost``: a worker that dies
+mid-chunk leaves its chunk on the broker to be delivered again, and a chunk
+delivered twice refreshes nothing twice. The worker settings this relies on
+(prefetch multiplier 1, time limits, the Redis ``visibility_timeout``) are in the
+README's "Celery" section and checked by ``manage.py check``
+(``django_euler_oauth.W030``-``W033``).
 """
 
 from __future__ import annotations
@@ -29,7 +37,12 @@ def _window(within: float | None) -> datetime.timedelta:
         seconds=within)
 
 
-@shared_task(name="django_euler_oauth.refresh_expiring", ignore_result=True)
+#: Options every task here is declared with: safe to run again, so acknowledged only
+#: once done, and handed back to the broker when the process running it dies.
+TASK_OPTIONS: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True}
+
+
+@shared_task(name="django_euler_oauth.refresh_expiring", ignore_result=True, **TASK_OPTIONS)
 def refresh_expiring(within: float | None = None,
                      chunk_size: int = maintenance.DEFAULT_CHUNK_SIZE) -> int:
     """Queue one :func:`refresh_connections` per chunk of expiring connections.
@@ -45,7 +58,7 @@ def refresh_expiring(within: float | None = None,
     return queued
 
 
-@shared_task(name="django_euler_oauth.refresh_connections")
+@shared_task(name="django_euler_oauth.refresh_connections", **TASK_OPTIONS)
 def refresh_connections(pks: list[int], within: float | None = None) -> dict[str, Any]:
     """Refresh the listed connections if they still expire within ``within`` seconds.
 

@@ -224,8 +224,8 @@ def test_refresh_expiring_refreshes_each_connection_exactly_once(stack):
 def test_duplicate_delivery_of_a_chunk_is_harmless(stack):
     from django_euler_oauth import tasks
 
-    pks = stack.populate(300)
-    controls.set_latency(10, "token")
+    pks = stack.populate(200)
+    controls.set_latency(5, "token")
     stack.pool("w1", concurrency=2)
     stack.pool("w2", concurrency=2)
     for start in range(0, len(pks), 50):
@@ -241,29 +241,29 @@ def test_duplicate_delivery_of_a_chunk_is_harmless(stack):
 
 
 def test_sigkill_of_pool_process_and_whole_worker_leaves_nothing_behind(stack):
-    pks = stack.populate(600)
-    controls.set_latency(40, "token")
+    pks = stack.populate(400)
+    controls.set_latency(30, "token")
     concurrency = 2
     first = stack.pool("w1", concurrency=concurrency)
-    _refresh_expiring(stack, chunk_size=25)
+    _refresh_expiring(stack, chunk_size=20)
 
     # 1. One pool process dies mid-chunk: the main process re-queues its task at once.
-    stack.wait(lambda: controls.call_count("token") >= 100, "the run under way")
+    stack.wait(lambda: controls.call_count("token") >= 60, "the run under way")
     children = first.children()
     assert children, "no pool processes"
     os.kill(children[0], signal.SIGKILL)
 
     # 2. The whole worker (main process and pool) dies mid-chunk: nothing acknowledges
     # its tasks, and Redis hands them out again after the visibility timeout.
-    stack.wait(lambda: controls.call_count("token") >= 300, "the run resumed")
+    stack.wait(lambda: controls.call_count("token") >= 160, "the run resumed")
     first.kill()
     killed_at = controls.call_count("token")
-    assert killed_at < len(pks) - 50, "the kill came too late to prove anything"
+    assert killed_at < len(pks) - 40, "the kill came too late to prove anything"
     stack.pool("w2", concurrency=concurrency)
     stack.wait(stack.settled, "every connection refreshed after the kills")
 
     # The next scheduled run: whatever a crash might have left is picked up now.
-    _refresh_expiring(stack, chunk_size=25)
+    _refresh_expiring(stack, chunk_size=20)
     stack.wait(lambda: stack.queued() == 0 and stack.settled(), "the next run drained")
 
     outcome = stack.outcome()
@@ -283,13 +283,13 @@ def test_sigkill_of_pool_process_and_whole_worker_leaves_nothing_behind(stack):
 
 
 def test_broker_restart_mid_run_recovers(stack):
-    pks = stack.populate(600)
-    controls.set_latency(20, "token")
+    pks = stack.populate(400)
+    controls.set_latency(10, "token")
     stack.pool("w1", concurrency=2)
     _refresh_expiring(stack, chunk_size=20)
-    stack.wait(lambda: controls.call_count("token") >= 150, "the run under way")
+    stack.wait(lambda: controls.call_count("token") >= 100, "the run under way")
     stack.broker.restart(down_for=2.0)
-    assert controls.call_count("token") < len(pks) - 50, "the restart came too late"
+    assert controls.call_count("token") < len(pks) - 40, "the restart came too late"
 
     def quiet() -> bool:
         return stack.settled() or (stack.queued() == 0 and _stalled())
