@@ -70,6 +70,29 @@ def ensure_chromium() -> str | None:
     return None
 
 
+def ensure_redis() -> str | None:
+    """Path of ``redis-server`` for the real-broker Celery tests, installing Debian's.
+
+    Each of those tests starts its own server on 127.0.0.1 on a free port (so it can
+    restart it mid-run) and stops it at exit; under CI they fail when it is missing.
+    """
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log("installing Debian's redis-server for the Celery tests (apt-get)")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.call(["apt-get", "update", "-qq"], env=env)
+        if subprocess.call(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
+                            "redis-server"], env=env) == 0:
+            # The package's own service is not wanted: the tests run their own servers.
+            subprocess.call(["service", "redis-server", "stop"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+            return shutil.which("redis-server")
+    log("redis-server is not available: the real-broker Celery tests will be skipped")
+    return None
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -117,6 +140,9 @@ def main(argv: list[str]) -> int:
     chromium = ensure_chromium()
     if chromium:
         env["EULER_CHROMIUM"] = chromium
+    redis_server = ensure_redis()
+    if redis_server:
+        env["EULER_REDIS_SERVER"] = redis_server
     started = time.monotonic()
     failures: list[str] = []
 
