@@ -178,6 +178,7 @@ class ProviderClient:
             raise TransportError(f"{where} answer unusable: {detail}.", stage=stage)
         return response
 
+    @sensitive_variables()
     def _read(self, response: requests.Response, *, stage: str,
               secrets: list[str | None], empty_ok: bool = False) -> Any:
         """The decoded JSON of a successful answer; the right exception otherwise.
@@ -217,6 +218,7 @@ class ProviderClient:
                              status=status if status >= 400 else None, stage=stage,
                              response=response, retry_after=retry_after)
 
+    @sensitive_variables()
     def _post_token_endpoint(self, url: str, fields: dict[str, str], *, stage: str,
                              secrets: list[str | None], empty_ok: bool = False) -> Any:
         fields = {"client_id": self.oauth_client.client_id,
@@ -247,6 +249,7 @@ class ProviderClient:
         query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
         return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
 
+    @sensitive_variables()
     def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str | None = None,
                       requested_scope: str = "") -> TokenSet:
         """Trade an authorization code for tokens."""
@@ -259,6 +262,7 @@ class ProviderClient:
                                          stage=Stage.TOKEN, secrets=secrets)
         return parse_token_payload(body, requested_scope=requested_scope)
 
+    @sensitive_variables()
     def refresh(self, refresh_token: str, *, scope: str = "") -> TokenSet:
         """New tokens for a refresh token (which the provider then retires)."""
         body = self._post_token_endpoint(
@@ -268,6 +272,7 @@ class ProviderClient:
         )
         return parse_token_payload(body, requested_scope=scope)
 
+    @sensitive_variables()
     def revoke(self, token: str, token_type_hint: str | None = None) -> None:
         """Revoke a token (RFC 7009: success for any token, known or not)."""
         fields = {"token": token}
@@ -277,6 +282,7 @@ class ProviderClient:
         self._post_token_endpoint(self.oauth_client.revoke_url, fields, stage=Stage.TOKEN,
                                   secrets=self._secrets(token), empty_ok=True)
 
+    @sensitive_variables()
     def userinfo(self, access_token: str) -> dict[str, Any]:
         """Who the token belongs to (``/tiktok/oauth/userinfo``): the ``user`` object."""
         body = self.api_call("GET", "/tiktok/oauth/userinfo", access_token)
@@ -285,6 +291,7 @@ class ProviderClient:
             raise MalformedResponse("userinfo answer has no user object.", stage=Stage.API)
         return user
 
+    @sensitive_variables()
     def introspect(self, token: str) -> dict[str, Any]:
         """RFC 7662 introspection of a token."""
         url = self.oauth_client.url_for("/tiktok/oauth/introspect")
@@ -292,7 +299,7 @@ class ProviderClient:
                                          secrets=self._secrets(token))
         return unwrap(body) if isinstance(body, dict) else {}
 
-    @sensitive_variables("refresh_token")
+    @sensitive_variables()
     def validate_refresh(self, refresh_token: str) -> dict[str, Any]:
         """Whether a refresh token is still good, without consuming it.
 
@@ -311,6 +318,7 @@ class ProviderClient:
                                     stage=Stage.TOKEN)
         return payload
 
+    @sensitive_variables()
     def public_client(self) -> dict[str, Any] | None:
         """This client as Euler publishes it (``GET /tiktok/oauth/clients/{client_id}``).
 
@@ -340,18 +348,20 @@ class ProviderClient:
         """The account API key: the client's own, else ``EULER_OAUTH_API_KEY``."""
         return getattr(self.oauth_client, "api_key", "") or app_settings.API_KEY
 
+    @sensitive_variables()
     def key_headers(self) -> dict[str, str]:
         """``X-Api-Key`` when an API key is configured, else nothing."""
         key = self.api_key
         return {"X-Api-Key": key} if key else {}
 
+    @sensitive_variables()
     def auth_headers(self, access_token: str) -> dict[str, str]:
         """The headers carrying ``access_token`` (and the API key) the client's way."""
         if self.oauth_client.token_transport == "x-oauth-token":
             return {"x-oauth-token": access_token, **self.key_headers()}
         return {"Authorization": f"Bearer {access_token}", **self.key_headers()}
 
-    @sensitive_variables("access_token")
+    @sensitive_variables()
     def api_call(self, method: str, path: str, access_token: str, *,
                  params: dict[str, Any] | None = None, json: Any = None,
                  binary: bool = False) -> Any:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
@@ -48,6 +48,7 @@ class Stage:
     LOCAL = "local"  # raised here, before or without asking the provider
 
 
+_E = TypeVar("_E", bound=BaseException)
 _MAX_DESCRIPTION = 300
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -131,6 +132,20 @@ class EulerOAuthError(Exception):
         extra = {"retry_after": self.retry_after} if isinstance(self, RetryableError) else {}
         return (_rebuild, (type(self), self.description, self.status, self.stage, self.code,
                            extra))
+
+
+def detached(error: _E) -> _E:
+    """``error`` without its traceback and chained exceptions, for storing and raising later.
+
+    The frames of a traceback keep their local variables alive, and Django's error
+    reports show them: an error kept for another caller (a refresh that failed) must
+    not carry the frames that held the tokens and the client secret.
+    """
+    error.__traceback__ = None
+    error.__cause__ = None
+    error.__context__ = None
+    error.__suppress_context__ = True
+    return error
 
 
 def _rebuild(cls: type[EulerOAuthError], description: str, status: int | None, stage: str,

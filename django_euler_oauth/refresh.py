@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from .client import ProviderClient
 from .conf import app_settings
@@ -47,6 +48,7 @@ from .errors import (
     NotConnected,
     ReauthorizationRequired,
     RetryableError,
+    detached,
 )
 from .locking import locked_connection
 from .signals import reauthorization_required, refresh_failed, token_refreshed
@@ -105,6 +107,7 @@ def _inactive_error(row: Connection) -> EulerOAuthError:
     return NotConnected(f"The connection is {row.status}.")
 
 
+@sensitive_variables("rejected_token")
 def mark_reauthorization_required(connection: Connection, reason: str,
                                   error: EulerOAuthError | None = None, *,
                                   rejected_token: str | None = None) -> bool:
@@ -124,6 +127,7 @@ def mark_reauthorization_required(connection: Connection, reason: str,
     return changed
 
 
+@sensitive_variables("rejected_token")
 def _refresh(connection: Connection, *, force: bool = False,
              rejected_token: str | None = None,
              within: datetime.timedelta | None = None) -> tuple[str, EulerOAuthError | None]:
@@ -160,7 +164,7 @@ def _refresh(connection: Connection, *, force: bool = False,
             try:
                 tokens = ProviderClient(row.client).refresh(row.refresh_token, scope=row.scope)
             except EulerOAuthError as err:
-                error = err
+                error = detached(err)  # kept, then raised to callers: no frames
                 if err.category == Category.REAUTHORIZE:
                     mark_dead_locked(row, err.code or "invalid_grant", err)
                     outcome = Outcome.REAUTHORIZATION_REQUIRED
@@ -243,6 +247,7 @@ def _refresh_shared(connection: Connection) -> tuple[str, EulerOAuthError | None
     return flight.outcome, copy.copy(flight.error) if flight.error else None
 
 
+@sensitive_variables("rejected_token")
 def refresh_connection(connection: Connection, *, force: bool = False,
                        rejected_token: str | None = None,
                        within: datetime.timedelta | None = None) -> Connection:

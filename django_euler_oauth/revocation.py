@@ -12,6 +12,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
 
 from .client import ProviderClient
 from .errors import EulerOAuthError, SessionExpired
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("django_euler_oauth.revocation")
 
 
+@sensitive_variables("access_token", "refresh_token", "token")
 def revoke_tokens(client: OAuthClient, access_token: str, refresh_token: str) -> bool:
     """Revoke both tokens at the provider; True when it confirmed every revoke.
 

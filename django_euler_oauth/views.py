@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
 from . import state as state_store
@@ -41,6 +42,7 @@ from .signals import connected
 logger = logging.getLogger("django_euler_oauth.views")
 
 MAX_PARAM_LENGTH = 2048
+CLEANSED = "********************"  # what Django's reports show for a hidden value
 
 
 def safe_next(request: HttpRequest, candidate: str | None) -> str | None:
@@ -185,6 +187,7 @@ def _profile_text(value: Any) -> str:
     return "".join(ch for ch in str(value) if ch.isprintable())[:100]
 
 
+@sensitive_variables()  # also the frames below: the model's create() and save() get the tokens
 def _store_connection(request: HttpRequest, client: OAuthClient, tokens: Any,
                       profile: dict[str, Any] | None) -> tuple[Connection, bool]:
     """Create or replace the user's connection for ``client`` in one transaction."""
@@ -229,12 +232,29 @@ def _store_connection(request: HttpRequest, client: OAuthClient, tokens: Any,
     raise AssertionError("unreachable")
 
 
+def _hide_credentials(request: HttpRequest) -> None:
+    """Mask the code and state in the request from here on.
+
+    Django's error reports (admin mails, the technical 500 page) print the query
+    string and ``request.GET`` as they are: once read, neither holds them any more.
+    """
+    query = request.GET.copy()
+    for name in ("code", "state"):
+        if name in query:
+            query.setlist(name, [CLEANSED] * len(query.getlist(name)))
+    request.GET = query
+    request.META["QUERY_STRING"] = query.urlencode(safe="*")
+
+
+@sensitive_variables("code", "tokens", "pending", "raw_state")
 @never_cache
 @require_GET
 def callback(request: HttpRequest) -> HttpResponse:
     """Check the state, handle the provider's answer, exchange the code, store tokens."""
+    raw_state, code = request.GET.get("state"), request.GET.get("code")
+    _hide_credentials(request)
     try:
-        pending = state_store.consume(request, request.GET.get("state"))
+        pending = state_store.consume(request, raw_state)
     except StateError as err:
         return error_page(request, err, session_lost=_session_lost_hint(request))
 
@@ -250,7 +270,6 @@ def callback(request: HttpRequest) -> HttpResponse:
         logger.warning("Authorization for client %s failed: %s", pending.client, reported)
         return _failure(request, reported, pending)
 
-    code = request.GET.get("code")
     if not code or len(code) > MAX_PARAM_LENGTH:
         return _failure(request, InvalidRequest("The callback has no authorization code."),
                         pending)
