@@ -55,7 +55,7 @@ def token() -> str:
     return issued
 
 
-def call(client: Any, method: str, path: str, token: str, body: Any = None,
+def call(http: Any, method: str, path: str, token: str, body: Any = None, /,
          **query: Any) -> Any:
     url = path if path.startswith("/") else f"/sandbox/{path}"
     if query:
@@ -65,7 +65,7 @@ def call(client: Any, method: str, path: str, token: str, body: Any = None,
     if body is not None:
         kwargs.update(data=body if isinstance(body, (str, bytes)) else json.dumps(body),
                       content_type="application/json")
-    return getattr(client, method.lower())(url, **kwargs)
+    return getattr(http, method.lower())(url, **kwargs)
 
 
 def ok(response: Any) -> dict[str, Any]:
@@ -325,3 +325,30 @@ def test_wrong_method_is_405(client, token):
     response = call(client, "PATCH", f"{RW}/moderation/mutes", token)
     assert response.status_code == 405
     assert set(response["Allow"].split(", ")) == {"GET", "PUT", "DELETE"}
+
+
+HOSTILE = ["\x00", "x" * 1000, "NaN", "inf", "1e400", "-1", "99999999999999999999999999", "",
+           "é", "%00"]
+HOSTILE_JSON: list[Any] = [None, [], {}, 1e308, -1, True, "x" * 1000, ["\x00"], [[[]]]]
+
+
+def test_no_endpoint_answers_500_to_hostile_input(client, token):
+    """Every endpoint of the table, every parameter, odd values: a 4xx or a 200, never a 5xx."""
+    from urllib.parse import quote
+
+    from django_euler_oauth.endpoints import ENDPOINTS
+
+    for endpoint in ENDPOINTS:
+        for value in HOSTILE:
+            filled = endpoint.path
+            for name in endpoint.path_params:
+                filled = filled.replace("{" + name + "}", quote(value or "x", safe=""))
+            query = {name: value for name in endpoint.query}
+            response = call(client, endpoint.method, "/sandbox" + filled, token, **query)
+            assert response.status_code < 500, (endpoint.name, value, response.content[:200])
+        for json_value in HOSTILE_JSON if endpoint.body else ():
+            body = {name: json_value for name in endpoint.body}
+            path = "/sandbox" + endpoint.url_path(**{n: ROOM for n in endpoint.path_params})
+            response = call(client, endpoint.method, path, token, body)
+            assert response.status_code < 500, (endpoint.name, json_value,
+                                                response.content[:200])
