@@ -8,7 +8,9 @@ the locking and concurrency tests. Then it runs ruff and mypy, the suite on
 SQLite, and the PostgreSQL tests on the cluster. Exits non-zero on any failure.
 
 Environment: ``EULER_SKIP_LINT=1`` skips ruff/mypy, ``EULER_SKIP_PG=1`` skips
-the PostgreSQL pass, ``EULER_SKIP_BROWSER=1`` skips the browser tests.
+the PostgreSQL pass, ``EULER_SKIP_BROWSER=1`` skips the browser tests,
+``EULER_SKIP_DOCS=1`` the documentation build, ``EULER_SKIP_NOX=1`` the supported-versions
+matrix and the packaging check (``nox -t ci``, see noxfile.py).
 """
 
 from __future__ import annotations
@@ -154,6 +156,14 @@ def main(argv: list[str]) -> int:
         if run([str(VENV_PY), "-m", "mypy"], env=env):
             failures.append("mypy")
 
+    if not argv and not os.environ.get("EULER_SKIP_DOCS"):
+        log("documentation (Sphinx, warnings are errors)")
+        step = time.monotonic()
+        if run([str(VENV_PY), "-m", "sphinx", "-E", "-W", "--keep-going", "-q", "-b", "html",
+                "docs", "docs/_build/html"], env=env):
+            failures.append("docs")
+        log(f"documentation built in {time.monotonic() - step:.0f}s")
+
     log("test suite on SQLite")
     sqlite_rc = run([str(VENV_PY), "-m", "pytest", "-m", "not postgres", *argv], env=env)
     if sqlite_rc not in (0, 5) or (sqlite_rc == 5 and not argv):
@@ -169,6 +179,14 @@ def main(argv: list[str]) -> int:
                 failures.append("pytest (PostgreSQL)")
         elif os.environ.get("CI"):
             failures.append("PostgreSQL could not be started")
+
+    if not argv and not os.environ.get("EULER_SKIP_NOX"):
+        log("supported versions and packaging (nox -t ci)")
+        step = time.monotonic()
+        nox_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        if run([str(VENV_PY), "-m", "nox", "-t", "ci"], env=nox_env):
+            failures.append("nox")
+        log(f"nox sessions took {time.monotonic() - step:.0f}s")
 
     log(f"finished in {time.monotonic() - started:.0f}s")
     if failures:
