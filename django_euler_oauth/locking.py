@@ -55,19 +55,30 @@ def locked_connection(pk: int) -> Iterator[Connection]:
         db_wait_ms = max(1, int((deadline - time.monotonic()) * 1000))
         alias = router.db_for_write(Connection)
         db = connections[alias]
+        # Inside an outer transaction (ATOMIC_REQUESTS), SET LOCAL would outlive this block.
+        outer = db.in_atomic_block
         try:
             with transaction.atomic(using=alias):
-                queryset = Connection.objects.using(alias).select_related("client")
+                # get_with_client: select_related("client").get(pk=pk), compiled once.
+                queryset = Connection.objects.using(alias)
                 if db.vendor == "postgresql":
+                    previous = None
                     with db.cursor() as cursor:
+                        if outer:
+                            cursor.execute("SELECT current_setting('lock_timeout')")
+                            previous = cursor.fetchone()[0]
                         cursor.execute("SET LOCAL lock_timeout = %s", [f"{db_wait_ms}ms"])
-                    row = queryset.select_for_update(of=("self",)).get(pk=pk)
+                    row = queryset.get_with_client(pk, for_update=True)
+                    if previous is not None:  # the lock is held: the rest runs as before
+                        with db.cursor() as cursor:
+                            cursor.execute("SELECT set_config('lock_timeout', %s, true)",
+                                           [previous])
                 elif db.vendor == "sqlite":
                     # Take SQLite's write lock before reading, so the read is current.
                     Connection.objects.using(alias).filter(pk=pk).update(status=F("status"))
-                    row = queryset.get(pk=pk)
+                    row = queryset.get_with_client(pk)
                 else:
-                    row = queryset.select_for_update().get(pk=pk)
+                    row = queryset.get_with_client(pk, for_update=True)
                 yield row
         except OperationalError as err:
             if "lock" in str(err).lower():

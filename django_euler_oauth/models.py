@@ -203,7 +203,83 @@ class _CompiledLookup:
         return rows
 
 
+class _CompiledRowRead:
+    """``Connection.objects.select_related("client")[.select_for_update(of=self)].get(pk=..)``,
+    compiled once per database connection (the refresh path reads this row every time).
+    """
+
+    __slots__ = ("client_attnames", "client_indexes", "conn_attnames", "conn_indexes",
+                 "converters", "local_setter", "params", "pk_index", "remote_setter", "sql")
+
+    def __init__(self, alias: str, for_update: bool) -> None:
+        queryset = Connection.objects.using(alias).select_related("client").filter(
+            pk=_USER_MARK).order_by()
+        if for_update:
+            from django.db import connections
+
+            features = connections[alias].features
+            queryset = queryset.select_for_update(
+                of=("self",) if features.has_select_for_update_of else ())
+        compiler = queryset[:2].query.get_compiler(using=alias)
+        sql, params = compiler.as_sql()
+        self.sql = sql
+        self.params = list(params)
+        self.pk_index = self.params.index(_USER_MARK)
+        columns = [col for col, _sql, _alias in compiler.select]
+        self.converters = [(index, convs, expression) for index, (convs, expression)
+                           in compiler.get_converters(columns).items()]
+        info = compiler.klass_info
+        assert info is not None
+        related = info["related_klass_infos"][0]
+        self.conn_indexes = list(info["select_fields"])
+        self.client_indexes = list(related["select_fields"])
+        self.conn_attnames = [columns[i].target.attname for i in self.conn_indexes]
+        self.client_attnames = [columns[i].target.attname for i in self.client_indexes]
+        self.local_setter = related["local_setter"]
+        self.remote_setter = related["remote_setter"]
+
+    def get(self, alias: str, connection: Any, pk: int) -> Connection:
+        params = list(self.params)
+        params[self.pk_index] = pk
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, params)
+            rows = cursor.fetchmany(2)
+        if not rows:
+            raise Connection.DoesNotExist(f"No connection with pk {pk}.")
+        row = list(rows[0])
+        for index, convs, expression in self.converters:
+            value = row[index]
+            for conv in convs:
+                value = conv(value, expression, connection)
+            row[index] = value
+        instance = Connection.from_db(alias, self.conn_attnames,
+                                      [row[i] for i in self.conn_indexes])
+        client = OAuthClient.from_db(alias, self.client_attnames,
+                                     [row[i] for i in self.client_indexes])
+        self.local_setter(instance, client)
+        self.remote_setter(client, instance)
+        return instance
+
+
 class ConnectionQuerySet(models.QuerySet["Connection"]):
+    def get_with_client(self, pk: int, *, for_update: bool = False) -> Connection:
+        """Connection ``pk`` with its client, as ``select_related("client").get(pk=pk)``.
+
+        ``for_update`` adds ``SELECT ... FOR UPDATE OF`` the connection's row (call it
+        inside a transaction, on a backend that has row locks). The SQL is compiled
+        once per database connection: this is the refresh path's read of the row.
+        Raises ``Connection.DoesNotExist``.
+        """
+        from django.db import connections
+
+        alias = self.db
+        connection = connections[alias]
+        cache = connection.__dict__.setdefault("_euler_oauth_row_read", {})
+        read: _CompiledRowRead | None = cache.get(for_update)
+        if read is None:
+            read = cache[for_update] = _CompiledRowRead(alias, for_update)
+        return read.get(alias, connection, pk)
+
     def _default_lookup(self, alias: str, with_slug: bool) -> _CompiledLookup:
         from django.db import connections
 
