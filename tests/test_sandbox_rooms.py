@@ -352,3 +352,14 @@ def test_no_endpoint_answers_500_to_hostile_input(client, token):
             response = call(client, endpoint.method, path, token, body)
             assert response.status_code < 500, (endpoint.name, json_value,
                                                 response.content[:200])
+
+
+def test_client_ids_with_nul_or_too_long_are_unknown(client, token):
+    """PostgreSQL refuses a NUL in a query: the sandbox must answer before asking it."""
+    for bad_id in ("%00", "a" * 101):
+        assert client.get(f"/sandbox/tiktok/oauth/clients/{bad_id}").status_code == 404
+    for bad_id in ("\x00", "a" * 101):
+        answer = client.post("/sandbox/tiktok/oauth/validate-refresh",
+                             json.dumps({"refresh_token": "x", "client_id": bad_id}),
+                             content_type="application/json")
+        assert answer.status_code == 401 and answer.json()["error"] == "invalid_client"

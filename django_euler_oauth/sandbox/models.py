@@ -79,6 +79,14 @@ class SandboxClient(models.Model):
         return self.response_style == self.ResponseStyle.ENVELOPE
 
 
+def find_client(client_id: object) -> SandboxClient | None:
+    """The client ``client_id`` names; None for any other value (PostgreSQL refuses a NUL
+    in a query, and no registered id is longer than the column)."""
+    if not isinstance(client_id, str) or not 0 < len(client_id) <= 100 or "\x00" in client_id:
+        return None
+    return SandboxClient.objects.filter(client_id=client_id).first()
+
+
 class FakeAccount(models.Model):
     """A TikTok account that can "scan" the QR code."""
 

@@ -32,7 +32,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .. import controls
 from ..issuing import issue_code
-from ..models import AuthorizationRequest, FakeAccount, SandboxClient
+from ..models import AuthorizationRequest, FakeAccount, SandboxClient, find_client
 from ..qr import qr_data_uri, text_code
 from ..scopes import describe, first_invalid
 from ..setup import ensure_accounts
@@ -86,7 +86,7 @@ def authorize(request: HttpRequest) -> HttpResponse:
     client_id = params.get("client_id", "")
     if not client_id:
         return _problem(request, "invalid_request", "Missing required parameter: client_id")
-    client = SandboxClient.objects.filter(client_id=client_id).first()
+    client = find_client(client_id)
     if client is None:
         return _problem(request, "invalid_client", "Unknown client_id")
     redirect_uri = params.get("redirect_uri", "")

@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from .. import controls
-from ..models import AccessToken, SandboxClient, token_hash
+from ..models import AccessToken, SandboxClient, find_client, token_hash
 from ..responses import api_error, failure
 
 View = Callable[..., HttpResponse]
@@ -39,7 +39,7 @@ def _client_of(request: HttpRequest) -> SandboxClient | None:
         return row.grant.client if row else None
     fields = read_body(request) or {}
     client_id = fields.get("client_id") or request.GET.get("client_id", "")
-    return SandboxClient.objects.filter(client_id=str(client_id)[:100]).first()
+    return find_client(client_id)
 
 
 def guard(request: HttpRequest, name: str, scope: str = "") -> HttpResponse | None:

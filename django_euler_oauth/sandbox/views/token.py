@@ -16,7 +16,15 @@ from django.views.decorators.http import require_GET, require_POST
 from django_euler_oauth.endpoints import SPEC_SCOPES
 
 from ..issuing import issue_tokens, start_grant, token_answer
-from ..models import AccessToken, AuthorizationCode, Grant, RefreshToken, SandboxClient, token_hash
+from ..models import (
+    AccessToken,
+    AuthorizationCode,
+    Grant,
+    RefreshToken,
+    SandboxClient,
+    find_client,
+    token_hash,
+)
 from ..responses import failure, live, success, top_level
 from ..scopes import spec_names
 from .common import provider_endpoint, read_body
@@ -51,7 +59,7 @@ def authenticate_client(request: HttpRequest,
         return _missing("client_id")
     if not secret:
         return _missing("client_secret")
-    client = SandboxClient.objects.filter(client_id=client_id).first()
+    client = find_client(client_id)
     if client is None or not client.secret_matches(secret):
         return failure("invalid_client", "Invalid client credentials", 401,
                        headers={"WWW-Authenticate": 'Basic realm="euler-sandbox"'})
@@ -237,7 +245,7 @@ def validate_refresh(request: HttpRequest) -> HttpResponse:
     for name in ("refresh_token", "client_id"):
         if not fields.get(name):
             return _missing(name)
-    client = SandboxClient.objects.filter(client_id=fields["client_id"][:100]).first()
+    client = find_client(fields["client_id"])
     if client is None:
         return failure("invalid_client", "Unknown client_id", 401)
     row = (RefreshToken.objects.select_related("grant", "grant__account")
@@ -260,7 +268,7 @@ def validate_refresh(request: HttpRequest) -> HttpResponse:
 @require_GET
 def public_client(request: HttpRequest, client_id: str) -> HttpResponse:
     """What the live service tells anyone about a client (no secret, no credentials)."""
-    client = SandboxClient.objects.filter(client_id=client_id[:100]).first()
+    client = find_client(client_id)
     if client is None:
         error = {"error": "invalid_client", "error_description": "Unknown client_id"}
         return live({"error": error}, message="Unknown client_id", status=404)
