@@ -57,12 +57,15 @@ class _NoCookies(http.cookiejar.DefaultCookiePolicy):
         return False
 
 
-_HTTP_ENVIRONMENT = ("proxy", "requests_ca_bundle", "curl_ca_bundle", "netrc")
-
-
 def _environment_configures_http() -> bool:
-    """True when a proxy, CA bundle or netrc variable is set (requests' ``trust_env``)."""
-    return any(marker in name.lower() for name in os.environ for marker in _HTTP_ENVIRONMENT)
+    """True when a proxy variable is set (``HTTPS_PROXY``, ``all_proxy``, ...).
+
+    Only then does the session read the environment on each call (requests'
+    ``trust_env``, for the per-URL ``NO_PROXY`` rules). A CA bundle named by
+    ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` is read once, when the session is made.
+    """
+    return any(name.lower().endswith("_proxy") and name.lower() != "no_proxy" and value
+               for name, value in os.environ.items())
 
 
 def get_session() -> requests.Session:
@@ -81,8 +84,10 @@ def get_session() -> requests.Session:
                 session.headers["Accept"] = "application/json"
                 # Reading proxies and CA bundles from the environment costs requests
                 # ~0.6 ms of CPU per call (it walks os.environ each time): only when
-                # the environment configures any.
+                # the environment configures a proxy; a CA bundle is read here, once.
                 session.trust_env = _environment_configures_http()
+                session.verify = (os.environ.get("REQUESTS_CA_BUNDLE")
+                                  or os.environ.get("CURL_CA_BUNDLE") or True)
                 _session, _session_pid = session, pid
     return _session
 
