@@ -118,8 +118,13 @@ def with_connection_token(connection: Connection, attempt: Callable[[str], T], *
                 continue
             raise
         except SessionExpired as err:
-            # Refreshing cannot help: revoke both tokens, clear them, ask to reconnect.
-            expire_session(connection, err)
+            # Refreshing cannot help: revoke both tokens, clear them, ask to reconnect;
+            # unless the refused token is no longer stored (a reconnect meanwhile).
+            if not expire_session(connection, err, rejected_token=token) \
+                    and connection.is_active and not refreshed:
+                token = connection.access_token
+                refreshed = True
+                continue
             raise
         except InsufficientScope as err:
             err.reauthorize_url = reauthorize_url(  # type: ignore[attr-defined]

@@ -74,13 +74,21 @@ def disconnect(connection: Connection, *, request: HttpRequest | None = None) ->
     return remote
 
 
-def expire_session(connection: Connection, error: SessionExpired | None = None) -> bool:
+@sensitive_variables("rejected_token")
+def expire_session(connection: Connection, error: SessionExpired | None = None, *,
+                   rejected_token: str | None = None) -> bool:
     """``session_expired``: revoke both tokens, clear them, require re-authorization.
 
     Refreshing cannot help once the TikTok session behind the grant is gone.
+    With ``rejected_token`` (the access token the API answered ``session_expired``
+    to), nothing happens unless that token is still the stored one: a worker holding
+    an old row must not revoke the grant of a reconnect made meanwhile.
     Returns True when this call made the change (the signal is sent once).
     """
     with locked_connection(connection.pk) as row:
+        if rejected_token is not None and row.access_token != rejected_token:
+            _copy_into(connection, row)
+            return False
         changed = row.status == row.Status.ACTIVE
         if row.access_token or row.refresh_token:
             revoke_tokens(row.client, row.access_token, row.refresh_token)
