@@ -11,6 +11,7 @@ import logging
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
@@ -106,22 +107,39 @@ def expire_session(connection: Connection, error: SessionExpired | None = None, 
     return changed
 
 
+@sensitive_variables("access", "refresh")
 def revoke_on_delete(sender: Any, instance: Connection, **kwargs: Any) -> None:
-    """pre_delete receiver: revoke a deleted connection's tokens once the delete commits."""
-    try:
-        client = instance.client
-        access, refresh = instance.access_token, instance.refresh_token
-    except Exception as err:  # a key problem must not block deleting a user
-        logger.warning("Cannot revoke tokens of deleted connection %s: %s",
-                       instance.pk, type(err).__name__)
-        return
-    if not (access or refresh):
-        return
-    pk = instance.pk
+    """pre_delete receiver: revoke a deleted connection's tokens once the delete commits.
 
+    The tokens revoked are the last ones stored: the row is re-read under the
+    connection's lock (a refresh in flight finishes first, and one that comes later
+    finds the row gone), not taken from the instance the deletion loaded. Then
+    ``disconnected`` is sent (``request=None``), after the revocation was tried.
+    """
+    pk = instance.pk
+    if pk is None:
+        return
+    try:
+        with locked_connection(pk) as row:
+            client = row.client
+            status = row.status
+            access, refresh = row.access_token, row.refresh_token
+    except instance.DoesNotExist:
+        return  # deleted meanwhile: whoever deleted it revoked it
+    except ImproperlyConfigured as err:  # a key problem must not block deleting a user
+        logger.warning("Cannot revoke tokens of deleted connection %s: %s",
+                       pk, type(err).__name__)
+        return
+    if status == row.Status.REVOKED and not (access or refresh):
+        return  # disconnected before: revoked then, and signalled then
+
+    @sensitive_variables("access", "refresh")
     def _revoke() -> None:
-        if not revoke_tokens(client, access, refresh):
+        remote = revoke_tokens(client, access, refresh) if (access or refresh) else True
+        if not remote:
             logger.warning("Tokens of deleted connection %s may still be valid at the "
                            "provider until they expire.", pk)
+        disconnected.send(sender=type(instance), connection=instance,
+                          revoked_remotely=remote, request=None)
 
     transaction.on_commit(_revoke)
