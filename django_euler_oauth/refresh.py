@@ -118,11 +118,14 @@ def mark_reauthorization_required(connection: Connection, reason: str,
     caller refreshed in the meantime is not condemned for its predecessor.
     Returns True when this call made the change, False otherwise.
     """
-    with locked_connection(connection.pk) as row:
-        if rejected_token is not None and row.access_token != rejected_token:
-            changed = False
-        else:
-            changed = mark_dead_locked(row, reason, error)
+    try:
+        with locked_connection(connection.pk) as row:
+            if rejected_token is not None and row.access_token != rejected_token:
+                changed = False
+            else:
+                changed = mark_dead_locked(row, reason, error)
+    except connection.DoesNotExist:
+        raise NotConnected("The connection no longer exists.") from None
     _copy_into(connection, row)
     return changed
 
@@ -266,11 +269,15 @@ def refresh_connection(connection: Connection, *, force: bool = False,
     not the ``rejected_token``), in which case the connection is returned
     unchanged.
     """
-    if force or rejected_token is not None or within is not None:
-        outcome, error = _refresh(connection, force=force, rejected_token=rejected_token,
-                                  within=within)
-    else:
-        outcome, error = _refresh_shared(connection)
+    try:
+        if force or rejected_token is not None or within is not None:
+            outcome, error = _refresh(connection, force=force, rejected_token=rejected_token,
+                                      within=within)
+        else:
+            outcome, error = _refresh_shared(connection)
+    except connection.DoesNotExist:
+        # Deleted (the user, an admin) while this caller waited for its lock.
+        raise NotConnected("The connection no longer exists.") from None
     if error is None:
         return connection
     if outcome != Outcome.FAILED:
