@@ -280,6 +280,42 @@ class ConnectionQuerySet(models.QuerySet["Connection"]):
             read = cache[for_update] = _CompiledRowRead(alias, for_update)
         return read.get(alias, connection, pk)
 
+    def save_fields(self, row: Connection, fields: tuple[str, ...]) -> None:
+        """``row.save(update_fields=fields)`` without compiling an UPDATE each time.
+
+        The refresh path stores every refresh this way. With a ``pre_save`` or
+        ``post_save`` receiver for Connection it is exactly ``row.save(...)`` (so
+        the receivers run); otherwise one UPDATE, its SQL built once per field
+        list, with the values prepared by the fields as ``save()`` would.
+        """
+        from django.db import DatabaseError, connections
+        from django.db.models.signals import post_save, pre_save
+
+        alias = row._state.db or self.db
+        if (pre_save.has_listeners(Connection) or post_save.has_listeners(Connection)
+                or row.pk is None):
+            row.save(update_fields=list(fields), using=alias)
+            return
+        connection = connections[alias]
+        cache = connection.__dict__.setdefault("_euler_oauth_updates", {})
+        plan = cache.get(fields)
+        if plan is None:
+            meta = Connection._meta
+            quote = connection.ops.quote_name
+            targets: list[Any] = [meta.get_field(name) for name in fields]
+            sets = ", ".join(f"{quote(str(field.column))} = %s" for field in targets)
+            pk_column = quote(str(meta.pk.column) if meta.pk is not None else "id")
+            sql = f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {pk_column} = %s"  # noqa: S608
+            plan = cache[fields] = (sql, targets)
+        sql, targets = plan
+        params = [field.get_db_prep_save(field.pre_save(row, False), connection)
+                  for field in targets]
+        params.append(row.pk)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            if cursor.rowcount != 1:
+                raise DatabaseError("Save with update_fields did not affect any rows.")
+
     def _default_lookup(self, alias: str, with_slug: bool) -> _CompiledLookup:
         from django.db import connections
 

@@ -62,6 +62,11 @@ _COPIED_FIELDS = ("access_token", "refresh_token", "scope", "expires_at", "refre
                   "status", "status_reason", "last_error", "refreshed_at", "updated_at")
 
 
+#: What a successful refresh stores (ConnectionQuerySet.save_fields).
+_STORED_ON_REFRESH = ("access_token", "refresh_token", "refresh_expires_at", "scope",
+                      "expires_at", "refreshed_at", "last_error", "updated_at")
+
+
 class Outcome:
     """What one call of :func:`refresh_if_expiring` did."""
 
@@ -191,9 +196,8 @@ def _refresh(connection: Connection, *, force: bool = False,
                 row.expires_at = tokens.expires_at
                 row.refreshed_at = now
                 row.last_error = ""
-                row.save(update_fields=["access_token", "refresh_token", "refresh_expires_at",
-                                        "scope", "expires_at", "refreshed_at", "last_error",
-                                        "updated_at"])
+                # One UPDATE compiled once per connection (row.save() with save signals).
+                type(row).objects.save_fields(row, _STORED_ON_REFRESH)
                 transaction.on_commit(partial(
                     token_refreshed.send, sender=type(row), connection=row))
                 outcome = Outcome.REFRESHED
