@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models.query_utils import DeferredAttribute
 
 from . import crypto
+from .errors import EncryptionKeyError
 
 
 class Ciphertext(str):
@@ -24,6 +25,21 @@ class Ciphertext(str):
 
     def __repr__(self) -> str:
         return "<Ciphertext>"
+
+
+class UndecryptableCiphertext(Ciphertext):
+    """Ciphertext from outside the database (a fixture) that no configured key decrypts.
+
+    Kept as it came, never encrypted again as if it were a token: saving it raises
+    :class:`~django_euler_oauth.errors.EncryptionKeyError` naming model, field and pk.
+    """
+
+    __slots__ = ()
+
+
+def _what(field: models.Field[Any, Any], instance: Any) -> str:
+    model = type(instance).__name__
+    return f"{model}.{field.name} of {model} pk={instance.pk}"
 
 
 class EncryptedAttribute(DeferredAttribute):
@@ -39,9 +55,8 @@ class EncryptedAttribute(DeferredAttribute):
             super().__get__(instance, cls)
         value = data.get(attname)
         if isinstance(value, Ciphertext):
-            model = type(instance).__name__
-            what = f"{model}.{self.field.name} of {model} pk={instance.pk}"
-            value = crypto.decrypt(str(value), what=what) if value else ""
+            value = crypto.decrypt(str(value), what=_what(self.field, instance)) \
+                if value else ""
             data[attname] = value
         return value
 
@@ -66,13 +81,14 @@ class EncryptedTextField(models.TextField):
 
     def to_python(self, value: Any) -> Any:
         # Serialized rows (loaddata) carry ciphertext: keep it as such rather than
-        # encrypting it a second time as if it were a token.
+        # encrypting it a second time as if it were a token. Ciphertext no key of ours
+        # decrypts is marked, and refused when saved (pre_save knows model and pk).
         if (isinstance(value, str) and not isinstance(value, Ciphertext)
                 and value.startswith("gAAAAA")):
             try:
                 crypto.decrypt(value)
             except ImproperlyConfigured:
-                return value
+                return UndecryptableCiphertext(value)
             return Ciphertext(value)
         return value
 
@@ -80,8 +96,16 @@ class EncryptedTextField(models.TextField):
         # What the instance holds, without the descriptor: a value never read is
         # written back as the same ciphertext, with no decryption (and no key) needed.
         if self.attname in model_instance.__dict__:
-            return model_instance.__dict__[self.attname]
-        return super().pre_save(model_instance, add)
+            value = model_instance.__dict__[self.attname]
+        else:
+            value = super().pre_save(model_instance, add)
+        if isinstance(value, UndecryptableCiphertext):
+            raise EncryptionKeyError(
+                f"Cannot store {_what(self, model_instance)}: no key in "
+                "EULER_OAUTH_ENCRYPTION_KEYS decrypts the ciphertext given for it (a fixture "
+                "made with another key?). Add that key (after the current one), then load again."
+            )
+        return value
 
     def get_prep_value(self, value: Any) -> Any:
         if value is None:

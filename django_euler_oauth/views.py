@@ -242,7 +242,8 @@ def _hide_credentials(request: HttpRequest) -> None:
     for name in ("code", "state"):
         if name in query:
             query.setlist(name, [CLEANSED] * len(query.getlist(name)))
-    request.GET = query
+    query._mutable = False
+    request.GET = query  # type: ignore[assignment]  # immutable again, as Django made it
     request.META["QUERY_STRING"] = query.urlencode(safe="*")
 
 
