@@ -149,7 +149,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_euler_oauth.middleware.EulerTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+SECURE_HSTS_SECONDS = 3600
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_SSL_REDIRECT = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
 TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True,
               "OPTIONS": {"context_processors": [
                   "django.template.context_processors.request",
@@ -216,6 +223,7 @@ def package(session: nox.Session) -> None:
     for needed in ("django_euler_oauth/py.typed", "django_euler_oauth/migrations/0001_initial.py",
                    "django_euler_oauth/templates/django_euler_oauth/error.html",
                    "django_euler_oauth/sandbox/templates",
+                   "django_euler_oauth/locale/de/LC_MESSAGES/django.mo",
                    f"{dist_info}/licenses/LICENSE", f"{dist_info}/METADATA"):
         if not any(name.startswith(needed) for name in in_wheel):
             problems.append(f"wheel lacks {needed}")
@@ -231,8 +239,8 @@ def package(session: nox.Session) -> None:
         if needed not in in_sdist:
             problems.append(f"sdist lacks {needed}")
     for name in in_sdist:
-        if re.search(r"(__pycache__|\.pyc$|db\.sqlite3$|(^|/)\.env$|\.egg-info/SOURCES|"
-                     r"^\.venv/|^\.nox/|^\.git/|^docs/_build/)", name):
+        if re.search(r"(__pycache__|\.pyc$|\.sqlite3$|(^|/)\.env$|^\.venv/|^\.nox/|^\.git/|"
+                     r"^docs/_build/|^build/|^dist/)", name):
             problems.append(f"sdist ships {name}")
     with zipfile.ZipFile(wheel) as zf:
         metadata = zf.read(f"{dist_info}/METADATA").decode()
@@ -254,7 +262,8 @@ def package(session: nox.Session) -> None:
         with session.chdir(scratch):
             (scratch / "smoke.py").write_text(WHEEL_SMOKE)
             session.run("python", "smoke.py", env=env)
-            session.run("django-admin", "check", "--deploy", "--fail-level", "ERROR", env=env)
+            session.run("django-admin", "check", "--deploy", "--fail-level", "WARNING",
+                        env=env)
             session.run("django-admin", "migrate", "-v", "0", env=env)
             session.run("django-admin", "makemigrations", "--check", "--dry-run",
                         "django_euler_oauth", env=env)
