@@ -515,7 +515,8 @@ def test_calls_are_counted_per_endpoint_and_reset(client, sandbox_client_row):
     assert controls.call_counts() == {}
 
 
-def test_control_json_endpoint(client, sandbox_client_row):
+def test_control_json_endpoint(admin_client, sandbox_client_row):
+    client = admin_client  # staff only (tests/test_sandbox_access.py: access and CSRF)
     response = client.post("/sandbox/control/api", {"action": "fail_next", "count": 1,
                                                     "status": 503, "endpoint": "token"},
                            content_type="application/json")
@@ -530,7 +531,8 @@ def test_control_json_endpoint(client, sandbox_client_row):
     assert client.get("/sandbox/control/api").json()["counts"]["token"] == 1
 
 
-def test_control_page_never_shows_tokens_or_secrets(client, sandbox_client_row):
+def test_control_page_never_shows_tokens_or_secrets(admin_client, sandbox_client_row):
+    client = admin_client
     body = tokens(client)
     client.post("/sandbox/control/", {"action": "expire_session",
                                       "unique_id": "sandbox_streamer"})

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from .. import controls
@@ -105,6 +106,26 @@ def done_message(params: Any, result: object) -> str:
     return "Done."
 
 
+def _is_staff(request: HttpRequest) -> bool:
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_active and user.is_staff)
+
+
+def staff_only_json(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+    """``staff_member_required`` for a JSON view: 403 with a JSON error, no redirect."""
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+        if not _is_staff(request):
+            return JsonResponse({"error": "Staff only: sign in as a staff user (the admin), "
+                                          "then send the session and CSRF cookies and the "
+                                          "X-CSRFToken header."}, status=403)
+        return view(request, *args, **kwargs)
+    return wrapper
+
+
+# The sandbox rules what every connected user sees: only staff may look or change it,
+# and every change is CSRF-protected (the page's forms, and X-CSRFToken for scripts).
+@staff_member_required
 @never_cache
 @require_http_methods(["GET", "POST"])
 def control_page(request: HttpRequest) -> HttpResponse:
@@ -122,7 +143,7 @@ def control_page(request: HttpRequest) -> HttpResponse:
     })
 
 
-@csrf_exempt  # JSON only: a browser cannot send application/json cross-site without CORS
+@staff_only_json
 @never_cache
 @require_http_methods(["GET", "POST"])
 def control_api(request: HttpRequest) -> JsonResponse:
