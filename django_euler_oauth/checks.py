@@ -76,6 +76,42 @@ def check_apps_and_middleware(app_configs: Any = None, **kwargs: Any) -> list[An
     return problems
 
 
+@register(Tags.database)
+def check_sqlite_transactions(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """SQLite's deferred transactions fail writers at once instead of letting them wait."""
+    import django
+    from django.db import router
+
+    from .models import Connection
+
+    alias = router.db_for_write(Connection)
+    settings_dict = settings.DATABASES.get(alias, {})
+    name = str(settings_dict.get("NAME", ""))
+    if "sqlite" not in str(settings_dict.get("ENGINE", "")) or name == ":memory:" \
+            or "mode=memory" in name:
+        return []  # an in-memory database is private to one process
+    options = settings_dict.get("OPTIONS") or {}
+    if django.VERSION >= (5, 1):
+        if str(options.get("transaction_mode", "")).upper() == "IMMEDIATE":
+            return []
+        return [Warning(
+            f"DATABASES[{alias!r}] is SQLite with deferred transactions: a transaction that "
+            "reads before it writes fails at once with 'database is locked' while a refresh "
+            "holds the write lock (a callback after the code exchange, deleting a user, "
+            "euler_oauth_rotate_keys, token reads under ATOMIC_REQUESTS).",
+            hint=f'Set DATABASES[{alias!r}]["OPTIONS"]["transaction_mode"] = "IMMEDIATE" '
+                 '(and "timeout" above EULER_OAUTH_HTTP_TIMEOUT): every writer then waits.',
+            id="django_euler_oauth.W003")]
+    return [Warning(
+        f"DATABASES[{alias!r}] is SQLite on Django {django.get_version()}, which cannot make "
+        "transactions IMMEDIATE: this app's own writes wait for the write lock, but other "
+        "transactions that read before writing (deleting a user, ATOMIC_REQUESTS) can fail "
+        "with 'database is locked' while a refresh runs.",
+        hint="Use Django 5.1+ with OPTIONS transaction_mode IMMEDIATE, PostgreSQL, or a "
+             "single worker; keep OPTIONS timeout above EULER_OAUTH_HTTP_TIMEOUT.",
+        id="django_euler_oauth.W003")]
+
+
 def _insecure(url: str) -> bool:
     parts = urlsplit(url)
     return parts.scheme != "https" and (parts.hostname or "") not in LOCAL_HOSTS

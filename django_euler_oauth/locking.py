@@ -21,7 +21,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import OperationalError, connections, router, transaction
 from django.db.models import F
@@ -34,6 +34,20 @@ if TYPE_CHECKING:
 
 _STRIPES = 1024
 _locks = [threading.RLock() for _ in range(_STRIPES)]
+
+
+def take_write_lock(model: Any, **lookup: Any) -> None:
+    """On SQLite, take the database's write lock first thing in a transaction.
+
+    SQLite's default (deferred) transactions take it at the first write; one that
+    reads first and another writer holds it fails at once with "database is
+    locked" instead of waiting ``OPTIONS["timeout"]``. A no-op ``UPDATE`` as the
+    first statement waits like any writer. Nothing on other databases.
+    """
+    alias = router.db_for_write(model)
+    if connections[alias].vendor == "sqlite":
+        column = model._meta.pk.attname
+        model._default_manager.using(alias).filter(**lookup).update(**{column: F(column)})
 
 
 @contextlib.contextmanager

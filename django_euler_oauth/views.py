@@ -35,6 +35,7 @@ from .errors import (
     TransportError,
     error_for_code,
 )
+from .locking import take_write_lock
 from .models import Connection, OAuthClient
 from .revocation import disconnect as disconnect_connection
 from .signals import connected
@@ -211,6 +212,7 @@ def _store_connection(request: HttpRequest, client: OAuthClient, tokens: Any,
     for attempt in range(2):
         try:
             with transaction.atomic():
+                take_write_lock(Connection, user_id=user_pk, client=client)
                 existing = (Connection.objects.select_for_update()
                             .filter(user_id=user_pk, client=client).first())
                 if existing is None:

@@ -1,0 +1,183 @@
+"""Issue #11 item 2: on SQLite, writers wait for the write lock instead of failing.
+
+A SQLite *file* (an in-memory database is private to one process) shared by real
+threads, each with its own connection, in a worker process configured like a site
+(``tests.settings`` with ``DATABASES["default"]`` pointed at the file). While one
+thread refreshes a connection (the write lock held while the loopback provider
+answers), another writes:
+
+- the callback storing another user's connection (after the code was exchanged:
+  failing there loses the tokens) must wait and succeed, with Django's default
+  deferred transactions too (the app takes the write lock first);
+- deleting a user must wait and succeed with the configuration the system check
+  asks for (``transaction_mode: IMMEDIATE``); with deferred transactions it fails
+  at once, which is why the check warns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import django
+import pytest
+
+from django_euler_oauth.checks import check_sqlite_transactions
+
+from .loopback import RotatingTokenEndpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "/tiktok/oauth/token"
+DEADLINE = 60.0
+
+BOOT = """
+import json, os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+cfg = json.load(open(sys.argv[1]))
+import django
+from django.conf import settings
+settings.DATABASES["default"] = cfg["db"]
+django.setup()
+from tests.test_sqlite_locking import worker_main
+worker_main(cfg)
+"""
+
+
+def worker_main(cfg: dict[str, Any]) -> None:
+    """In the worker: set up the file database, then race a refresh against ``cfg["write"]``."""
+    import datetime
+
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connections
+    from django.test import RequestFactory
+    from django.utils import timezone
+
+    from django_euler_oauth.models import Connection, OAuthClient
+    from django_euler_oauth.refresh import refresh_connection
+    from django_euler_oauth.tokens import parse_token_payload
+    from django_euler_oauth.views import _store_connection
+
+    call_command("migrate", database="default", verbosity=0, interactive=False)
+    base = cfg["provider"]
+    client = OAuthClient.objects.create(
+        slug="lock", name="Lock", client_id="cid", client_secret="secret-value",
+        token_url=f"{base}{TOKEN}", revoke_url=f"{base}/tiktok/oauth/revoke",
+        api_base_url=base, authorize_url=f"{base}/tiktok/oauth/authorize")
+    users = get_user_model().objects
+    refresher, writer = users.create_user("refresher"), users.create_user("writer")
+    now = timezone.now()
+    conn = Connection.objects.create(
+        user=refresher, client=client, access_token="access-0", refresh_token="refresh-0",
+        scope="webcast:fetch", expires_at=now - datetime.timedelta(seconds=5),
+        refresh_expires_at=now + datetime.timedelta(days=30))
+    if cfg["write"] == "delete_user":
+        Connection.objects.create(
+            user=writer, client=client, access_token="", refresh_token="", status="revoked",
+            scope="webcast:fetch", expires_at=now, refresh_expires_at=now)
+    connections.close_all()
+    results: dict[str, Any] = {}
+
+    def refresh() -> None:
+        try:
+            results["refresh"] = refresh_connection(
+                Connection.objects.get(pk=conn.pk)).access_token
+        except Exception as err:
+            results["refresh"] = f"{type(err).__name__}: {err}"
+        finally:
+            connections.close_all()
+
+    def write() -> None:
+        time.sleep(0.4)  # the refresh holds the write lock by now (the provider takes 1.5 s)
+        started = time.monotonic()
+        try:
+            if cfg["write"] == "callback":
+                request = RequestFactory().get("/oauth/callback/")
+                request.user = writer
+                tokens = parse_token_payload({"access_token": "access-w", "token_type": "Bearer",
+                                              "refresh_token": "refresh-w", "expires_in": 3600,
+                                              "scope": "webcast:fetch"})
+                _store_connection(request, client, tokens, None)
+                results["write"] = "ok"
+            else:
+                from django.db import transaction
+
+                with transaction.atomic():  # as the admin's delete view: read, then delete
+                    users.get(pk=writer.pk).delete()
+                results["write"] = "ok"
+        except Exception as err:
+            results["write"] = f"{type(err).__name__}: {err}"
+        finally:
+            results["write_seconds"] = round(time.monotonic() - started, 2)
+            connections.close_all()
+
+    threads = [threading.Thread(target=refresh), threading.Thread(target=write)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(DEADLINE)
+    results["alive"] = sum(thread.is_alive() for thread in threads)
+    Path(cfg["out"]).write_text(json.dumps(results))
+
+
+def race(provider: Any, write: str, options: dict[str, Any]) -> dict[str, Any]:
+    provider.handle(TOKEN, RotatingTokenEndpoint("refresh-0", delay=1.5))
+    with tempfile.TemporaryDirectory(prefix="euler-sqlite-lock-") as tmp:
+        work = Path(tmp)
+        cfg = {"db": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(work / "site.db"),
+                      "OPTIONS": options},
+               "provider": provider.url, "write": write, "out": str(work / "out.json")}
+        (work / "cfg.json").write_text(json.dumps(cfg))
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+        proc = subprocess.run([sys.executable, "-c", BOOT, str(work / "cfg.json")], cwd=ROOT,
+                              env=env, capture_output=True, timeout=DEADLINE + 30)
+        assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+        result: dict[str, Any] = json.loads((work / "out.json").read_text())
+    assert result["alive"] == 0, result
+    return result
+
+
+def test_a_callback_during_a_refresh_waits_and_stores(provider):
+    """Deferred transactions (Django's default): the callback's store waited for nothing
+    and failed with 'database is locked' after the code had been exchanged."""
+    result = race(provider, "callback", {"timeout": 20})
+    assert result["refresh"] == "access-1", result
+    assert result["write"] == "ok", result
+    assert result["write_seconds"] >= 0.5, result  # it waited for the refresh's commit
+
+
+@pytest.mark.skipif(django.VERSION < (5, 1), reason="transaction_mode needs Django 5.1")
+def test_deleting_a_user_during_a_refresh_waits_with_immediate_transactions(provider):
+    result = race(provider, "delete_user", {"timeout": 20, "transaction_mode": "IMMEDIATE"})
+    assert result["refresh"] == "access-1", result
+    assert result["write"] == "ok", result
+
+
+def test_deleting_a_user_during_a_refresh_fails_with_deferred_transactions(provider):
+    """What the system check warns about: a deferred transaction that reads first (the
+    admin's delete view) cannot wait for the write lock."""
+    result = race(provider, "delete_user", {"timeout": 20})
+    assert result["refresh"] == "access-1", result
+    assert "locked" in result["write"], result  # OperationalError, or RetryableError
+    assert result["write_seconds"] < 0.5, result  # no busy wait at all
+
+
+def test_the_system_check_asks_for_immediate_transactions(settings, tmp_path):
+    site = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "site.db")}
+    settings.DATABASES = {**settings.DATABASES, "default": {**site, "OPTIONS": {"timeout": 20}}}
+    [warning] = check_sqlite_transactions()
+    assert warning.id == "django_euler_oauth.W003"
+    if django.VERSION >= (5, 1):
+        assert '"transaction_mode"] = "IMMEDIATE"' in warning.hint
+        settings.DATABASES = {**settings.DATABASES, "default": {
+            **site, "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"}}}
+        assert check_sqlite_transactions() == []
+    settings.DATABASES = {**settings.DATABASES, "default": {**site, "NAME": ":memory:"}}
+    assert check_sqlite_transactions() == []
