@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import django
 import environ
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent  # example_project/
@@ -26,6 +27,8 @@ def _sqlite_relative_to_repo(config: dict) -> dict:
         if name and name != ":memory:" and not os.path.isabs(name):
             config["NAME"] = str(REPO_DIR / name)
         config.setdefault("OPTIONS", {}).setdefault("timeout", 20)
+        if django.VERSION >= (5, 1):  # writers wait for the lock (check django_euler_oauth.W003)
+            config["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
     return config
 
 
