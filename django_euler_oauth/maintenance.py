@@ -129,13 +129,33 @@ def refresh_one(pk: int, within: datetime.timedelta) -> tuple[str, str]:
 
 
 def refresh_pks(pks: list[int], within: datetime.timedelta | None = None,
-                summary: RefreshSummary | None = None) -> RefreshSummary:
-    """Refresh the listed connections (if still expiring), one after another."""
+                summary: RefreshSummary | None = None, *, workers: int = 1) -> RefreshSummary:
+    """Refresh the listed connections (if still expiring).
+
+    One after another, or with ``workers`` threads (each with its own database
+    connection, closed when it is done; 1 on SQLite): a refresh mostly waits for
+    the provider, so threads multiply what one process (a Celery pool process)
+    gets through.
+    """
     within = default_window() if within is None else within
     summary = summary or RefreshSummary()
+    workers = min(workers, len(pks))
+    if workers > 1 and connections[router.db_for_write(Connection)].vendor == "sqlite":
+        workers = 1
+    if workers <= 1:
+        for pk in pks:
+            outcome, code = refresh_one(pk, within)
+            summary.add(pk, outcome, code)
+        return summary
+    work: queue.Queue[Any] = queue.Queue()
     for pk in pks:
-        outcome, code = refresh_one(pk, within)
-        summary.add(pk, outcome, code)
+        work.put(pk)
+    for _ in range(workers):
+        work.put(_STOP)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="euler-oauth-chunk") as pool:
+        futures = [pool.submit(_consume, work, summary, within) for _ in range(workers)]
+    for future in futures:
+        future.result()  # re-raise a thread's own crash, if any
     return summary
 
 

@@ -44,26 +44,34 @@ TASK_OPTIONS: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True
 
 @shared_task(name="django_euler_oauth.refresh_expiring", ignore_result=True, **TASK_OPTIONS)
 def refresh_expiring(within: float | None = None,
-                     chunk_size: int = maintenance.DEFAULT_CHUNK_SIZE) -> int:
+                     chunk_size: int = maintenance.DEFAULT_CHUNK_SIZE,
+                     threads: int = 1) -> int:
     """Queue one :func:`refresh_connections` per chunk of expiring connections.
 
-    ``within`` is in seconds (default: the refresh leeway plus 10 minutes).
-    Returns the number of connections queued.
+    ``within`` is in seconds (default: the refresh leeway plus 10 minutes);
+    ``threads`` is passed on to each chunk. Returns the number of connections queued.
     """
     window = _window(within)
     queued = 0
+    options = {"threads": threads} if threads != 1 else {}
     for chunk in maintenance.expiring_pk_chunks(window, chunk_size):
-        refresh_connections.delay(chunk, within=window.total_seconds())
+        refresh_connections.delay(chunk, within=window.total_seconds(), **options)
         queued += len(chunk)
     return queued
 
 
 @shared_task(name="django_euler_oauth.refresh_connections", **TASK_OPTIONS)
-def refresh_connections(pks: list[int], within: float | None = None) -> dict[str, Any]:
+def refresh_connections(pks: list[int], within: float | None = None,
+                        threads: int = 1) -> dict[str, Any]:
     """Refresh the listed connections if they still expire within ``within`` seconds.
 
+    With ``threads`` > 1 (PostgreSQL), that many refreshes of the chunk are in
+    flight at once, each thread with its own database connection: a refresh mostly
+    waits for the provider, so one pool process then does ``threads`` times the work.
     Returns the counts (refreshed, skipped, reauthorization_required, failed).
     """
-    summary = maintenance.refresh_pks([int(pk) for pk in pks], _window(within))
+    threads = max(1, min(int(threads), 64))
+    summary = maintenance.refresh_pks([int(pk) for pk in pks], _window(within),
+                                      workers=threads)
     summary.candidates = len(pks)
     return summary.as_dict()

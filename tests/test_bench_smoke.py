@@ -55,3 +55,6 @@ def test_quick_benchmarks_on_postgres():
     assert refreshes[0] == "1 calls" and failures[0] == "0 requests"
     assert any(k.startswith("3 euler_oauth_refresh") for k in table)
     assert any(k.startswith("3 peak memory streaming") for k in table)
+    assert any(k.startswith("3 CPU per refresh") for k in table)
+    assert any(k.startswith("6 Celery bulk refresh") for k in table)
+    assert any(k.startswith("1b fresh token read vs minimal one-lookup view") for k in table)

@@ -196,10 +196,10 @@ def stack(tmp_path: Path, redis_broker: RedisServer) -> Iterator[Stack]:
         built.close()
 
 
-def _refresh_expiring(stack: Stack, chunk_size: int) -> None:
+def _refresh_expiring(stack: Stack, chunk_size: int, threads: int = 1) -> None:
     from django_euler_oauth import tasks
 
-    tasks.refresh_expiring.delay(within=900, chunk_size=chunk_size)
+    tasks.refresh_expiring.delay(within=900, chunk_size=chunk_size, threads=threads)
 
 
 def test_refresh_expiring_refreshes_each_connection_exactly_once(stack):
@@ -207,7 +207,8 @@ def test_refresh_expiring_refreshes_each_connection_exactly_once(stack):
     controls.set_latency(5, "token")
     stack.pool("w1", concurrency=2)
     stack.pool("w2", concurrency=2)
-    _refresh_expiring(stack, chunk_size=100)
+    # Each chunk with 4 refreshes in flight (threads): still exactly once each.
+    _refresh_expiring(stack, chunk_size=100, threads=4)
     stack.wait(stack.settled, "every connection refreshed")
     assert stack.outcome() == {"refreshed": len(pks)}
     assert controls.call_count("token") == len(pks)  # exactly one refresh each
