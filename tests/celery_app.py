@@ -33,7 +33,12 @@ RECOMMENDED: dict[str, Any] = {
 def make_app(broker_url: str, visibility_timeout: float = 3600, **extra: Any) -> Celery:
     app = Celery("euler-oauth-tests", set_as_current=False)
     app.conf.update(RECOMMENDED, broker_url=broker_url, result_backend=None,
-                    broker_transport_options={"visibility_timeout": visibility_timeout},
+                    broker_transport_options={
+                        "visibility_timeout": visibility_timeout,
+                        # kombu sweeps for abandoned tasks every interval x throttle
+                        # seconds (10 x 10 by default): every second here.
+                        "unacked_restore_interval": 1, "unacked_restore_throttle": 1,
+                        "socket_timeout": 10},
                     **extra)
     return app
 

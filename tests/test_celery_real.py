@@ -147,7 +147,8 @@ class Stack:
         return lines
 
     def wait(self, done: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-        deadline = time.monotonic() + timeout
+        began = time.monotonic()
+        deadline = began + timeout
         while not done():
             for pool in self.pools:
                 if pool.process.poll() is not None and pool.process.returncode not in (
@@ -158,6 +159,7 @@ class Stack:
                             f"{self.outcome()}; queued {self.queued()}; "
                             + " | ".join(pool.log_tail(800) for pool in self.pools))
             time.sleep(0.2)
+        print(f"[celery-test] {what}: {time.monotonic() - began:.1f} s", flush=True)
 
     def outcome(self) -> Counter[str]:
         """How the connections stand: refreshed, pending (still the old token), or dead."""
