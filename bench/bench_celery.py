@@ -61,7 +61,7 @@ def main() -> None:
     from tests.celery_support import RedisServer, WorkerPool, redis_server_path
 
     db = os.environ.get("BENCH_DB", "sqlite")
-    count = int(os.environ.get("BENCH_CELERY_COUNT", "3000"))
+    count = int(os.environ.get("BENCH_CELERY_COUNT", "1200"))
     # "4x8": 4 pool processes, each refreshing its chunk with 8 threads.
     sizes = [(int(n.split("x")[0]), int(n.split("x")[1]) if "x" in n else 1)
              for n in os.environ.get("BENCH_CELERY_POOLS", "1,2,4,4x8").split(",")]

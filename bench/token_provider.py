@@ -5,7 +5,8 @@ than the refresh costs us, so on two cores it caps any refresh benchmark before
 our code does. This server answers ``POST /tiktok/oauth/token`` (refresh grant)
 with rotating tokens after ``latency_ms``, on HTTP/1.1 keep-alive, from a
 thread per connection; ``GET /count`` returns how many refreshes it answered
-and ``GET /cpu`` its CPU seconds. Loopback only.
+``GET /cpu`` its CPU seconds and ``GET /connections`` how many TCP connections
+it accepted (each ``get`` opens one). Loopback only.
 
 Run as ``python -m bench.token_provider PORT LATENCY_MS``; :class:`TokenProvider`
 starts and stops it.
@@ -77,6 +78,7 @@ class TokenProvider:
 def serve(port: int, latency_ms: int) -> None:
     counter = itertools.count(1)
     answered = [0]
+    opened = [0]  # TCP connections accepted: shows whether clients reuse them
     lock = threading.Lock()
     delay = latency_ms / 1000
 
@@ -86,6 +88,11 @@ def serve(port: int, latency_ms: int) -> None:
 
         def log_message(self, *args: object) -> None:
             pass
+
+        def setup(self) -> None:
+            with lock:
+                opened[0] += 1
+            super().setup()
 
         def _send(self, status: int, body: dict[str, object]) -> None:
             data = json.dumps(body).encode()
@@ -98,6 +105,8 @@ def serve(port: int, latency_ms: int) -> None:
         def do_GET(self) -> None:
             if self.path == "/count":
                 self._send(200, {"value": answered[0]})
+            elif self.path == "/connections":
+                self._send(200, {"value": opened[0]})
             elif self.path == "/cpu":
                 usage = resource.getrusage(resource.RUSAGE_SELF)
                 self._send(200, {"value": usage.ru_utime + usage.ru_stime})
