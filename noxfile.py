@@ -62,10 +62,11 @@ def _find_interpreters() -> None:
                        key=lambda p: [int(n) for n in re.findall(r"\d+", Path(p).parts[-3])])
         if found:
             shim_dir.mkdir(parents=True, exist_ok=True)
-            link = shim_dir / f"python{version}"
-            if link.is_symlink() or link.exists():
-                link.unlink()
-            link.symlink_to(found[-1])
+            # Atomically: parallel nox processes (runtests.py's lanes) all do this.
+            tmp_link = shim_dir / f".python{version}.{os.getpid()}"
+            tmp_link.unlink(missing_ok=True)
+            tmp_link.symlink_to(found[-1])
+            os.replace(tmp_link, shim_dir / f"python{version}")
     if shim_dir.is_dir() and str(shim_dir) not in os.environ["PATH"].split(os.pathsep):
         os.environ["PATH"] = f"{shim_dir}{os.pathsep}{os.environ['PATH']}"
 
@@ -162,7 +163,8 @@ TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP
                   "django.template.context_processors.request",
                   "django.contrib.auth.context_processors.auth",
                   "django.contrib.messages.context_processors.messages"]}}]
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"}}
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3",
+                         "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30}}}
 EULER_OAUTH_ENCRYPTION_KEYS = ["qZ4P0wq5lH2rL0h7pZ6gq0m2cZ9Q3Yx8v1b2n3m4k5A="]
 """
 

@@ -10,7 +10,8 @@ SQLite, and the PostgreSQL tests on the cluster. Exits non-zero on any failure.
 Environment: ``EULER_SKIP_LINT=1`` skips ruff/mypy, ``EULER_SKIP_PG=1`` skips
 the PostgreSQL pass, ``EULER_SKIP_BROWSER=1`` skips the browser tests,
 ``EULER_SKIP_DOCS=1`` the documentation build, ``EULER_SKIP_NOX=1`` the supported-versions
-matrix and the packaging check (``nox -t ci``, see noxfile.py).
+matrix and the packaging check (the ``ci`` sessions of noxfile.py, in two parallel lanes;
+logs in ``.nox/logs/``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -135,6 +137,36 @@ def start_postgres() -> dict[str, str] | None:
             "EULER_TEST_PG_USER": "postgres"}
 
 
+# The sessions tagged "ci" in noxfile.py, in two lanes of about equal length run side by side
+# (each session has its own venv under .nox/, so they do not interfere).
+NOX_LANES = [["lowest", "package"], ["tests(3.13-django6.1)"]]
+
+
+def run_nox(lanes: list[list[str]]) -> list[str]:
+    """Run each lane (``nox -s a b``) as its own process; the failed lanes' names."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    logs = ROOT / ".nox" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    running = []
+    for lane in lanes:
+        log_path = logs / (re.sub(r"[^A-Za-z0-9.-]+", "-", "+".join(lane)) + ".log")
+        with log_path.open("wb") as out:
+            proc = subprocess.Popen([str(VENV_PY), "-m", "nox", "--no-color", "-s", *lane],
+                                    stdout=out, stderr=subprocess.STDOUT, env=env)
+        running.append((lane, log_path, proc))
+    failed = []
+    for lane, log_path, proc in running:
+        rc = proc.wait()
+        text = log_path.read_text(errors="replace")
+        if rc:
+            failed.append("nox " + " ".join(lane))
+            print(text, flush=True)
+        else:
+            print("\n".join(line for line in text.splitlines()
+                            if line.startswith("nox >") or " passed" in line), flush=True)
+    return failed
+
+
 def main(argv: list[str]) -> int:
     os.chdir(ROOT)
     ensure_venv()
@@ -181,11 +213,9 @@ def main(argv: list[str]) -> int:
             failures.append("PostgreSQL could not be started")
 
     if not argv and not os.environ.get("EULER_SKIP_NOX"):
-        log("supported versions and packaging (nox -t ci)")
+        log("supported versions and packaging (nox -t ci, two lanes in parallel)")
         step = time.monotonic()
-        nox_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        if run([str(VENV_PY), "-m", "nox", "-t", "ci"], env=nox_env):
-            failures.append("nox")
+        failures += run_nox(NOX_LANES)
         log(f"nox sessions took {time.monotonic() - step:.0f}s")
 
     log(f"finished in {time.monotonic() - started:.0f}s")
