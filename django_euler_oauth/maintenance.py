@@ -31,7 +31,7 @@ from django.utils import timezone
 from . import crypto
 from .conf import app_settings
 from .errors import EncryptionKeyError, ExpiredToken
-from .locking import locked_connection
+from .locking import locked_connection, take_write_lock
 from .models import Connection, OAuthClient
 from .refresh import Outcome, mark_dead_locked, refresh_if_expiring
 
@@ -312,6 +312,9 @@ def _rotate_model(model: type[models.Model], fields: tuple[str, ...], *, batch_s
     last = start_after
     while True:
         with transaction.atomic(using=alias):
+            # SQLite: take the write lock before reading, so a batch waits for a refresh
+            # holding it (up to OPTIONS["timeout"]) instead of failing at once.
+            take_write_lock(model, pk=-1)
             rows_qs = model._default_manager.using(alias).order_by("pk")
             if last is not None:
                 rows_qs = rows_qs.filter(pk__gt=last)

@@ -82,6 +82,13 @@ def worker_main(cfg: dict[str, Any]) -> None:
         Connection.objects.create(
             user=writer, client=client, access_token="", refresh_token="", status="revoked",
             scope="webcast:fetch", expires_at=now, refresh_expires_at=now)
+    if cfg["write"] == "rotate_keys":
+        # A new key first: every stored value then needs re-encrypting (a write).
+        from cryptography.fernet import Fernet
+        from django.conf import settings
+
+        settings.EULER_OAUTH_ENCRYPTION_KEYS = [Fernet.generate_key().decode(),
+                                                *settings.EULER_OAUTH_ENCRYPTION_KEYS]
     connections.close_all()
     results: dict[str, Any] = {}
 
@@ -106,6 +113,16 @@ def worker_main(cfg: dict[str, Any]) -> None:
                                               "scope": "webcast:fetch"})
                 _store_connection(request, client, tokens, None)
                 results["write"] = "ok"
+            elif cfg["write"] == "rotate_keys":
+                from io import StringIO
+
+                from django.core.management import CommandError
+
+                try:
+                    call_command("euler_oauth_rotate_keys", stdout=StringIO())
+                    results["write"] = "ok"
+                except CommandError as err:  # a clean failure, never a raw OperationalError
+                    results["write"] = f"CommandError: {err}"
             else:
                 from django.db import transaction
 
@@ -181,3 +198,19 @@ def test_the_system_check_asks_for_immediate_transactions(settings, tmp_path):
         assert check_sqlite_transactions() == []
     settings.DATABASES = {**settings.DATABASES, "default": {**site, "NAME": ":memory:"}}
     assert check_sqlite_transactions() == []
+
+
+def test_rotate_keys_during_a_refresh_waits_and_succeeds(provider):
+    """Deferred transactions too: each batch takes the write lock before reading (it
+    crashed with a raw OperationalError)."""
+    result = race(provider, "rotate_keys", {"timeout": 20})
+    assert result["refresh"] == "access-1", result
+    assert result["write"] == "ok", result
+    assert result["write_seconds"] >= 0.5, result  # it waited for the refresh's commit
+
+
+def test_rotate_keys_that_cannot_get_the_lock_fails_as_a_command_error(provider):
+    """A lock held past OPTIONS["timeout"]: a CommandError saying to run it again."""
+    result = race(provider, "rotate_keys", {"timeout": 0.2})
+    assert result["write"].startswith("CommandError:"), result
+    assert "locked" in result["write"] and "again" in result["write"], result

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import OperationalError
 
 from ... import maintenance
 
@@ -32,9 +33,15 @@ class Command(BaseCommand):
                 self.stdout.write(f"… connections up to pk {summary.last_pk} done "
                                   f"(resume with --start-after {summary.last_pk})")
 
-        summary = maintenance.rotate_keys(batch_size=options["batch_size"],
-                                          start_after=options["start_after"],
-                                          progress=progress)
+        try:
+            summary = maintenance.rotate_keys(batch_size=options["batch_size"],
+                                              start_after=options["start_after"],
+                                              progress=progress)
+        except OperationalError as err:
+            # e.g. SQLite's write lock held longer than OPTIONS["timeout"]: every batch
+            # done so far is committed, so a re-run resumes where this one stopped.
+            raise CommandError(f"The database refused a batch ({err}); nothing of that batch "
+                               "was written. Run the command again to resume.") from err
         line = (f"Re-encrypted {summary.rotated} values, {summary.current} already current, "
                 f"in {summary.rows} rows ({summary.changed_meanwhile} changed meanwhile).")
         if summary.errors:
