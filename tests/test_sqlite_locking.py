@@ -45,8 +45,8 @@ import django
 from django.conf import settings
 settings.DATABASES["default"] = cfg["db"]
 django.setup()
-from tests.test_sqlite_locking import worker_main
-worker_main(cfg)
+from tests import test_sqlite_locking as module
+getattr(module, cfg.get("entry", "worker_main"))(cfg)
 """
 
 
@@ -144,12 +144,75 @@ def worker_main(cfg: dict[str, Any]) -> None:
     Path(cfg["out"]).write_text(json.dumps(results))
 
 
-def race(provider: Any, write: str, options: dict[str, Any]) -> dict[str, Any]:
-    provider.handle(TOKEN, RotatingTokenEndpoint("refresh-0", delay=1.5))
+ATOMIC_USERS = 6
+
+
+def atomic_reads_main(cfg: dict[str, Any]) -> None:
+    """In the worker: ATOMIC_REQUESTS-style token reads by several users at once, each
+    connection expired (so each read refreshes inside the request's transaction)."""
+    import datetime
+
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connections, transaction
+    from django.utils import timezone
+
+    from django_euler_oauth.errors import EulerOAuthError
+    from django_euler_oauth.models import Connection, OAuthClient
+    from django_euler_oauth.refresh import get_access_token
+
+    call_command("migrate", database="default", verbosity=0, interactive=False)
+    base = cfg["provider"]
+    client = OAuthClient.objects.create(
+        slug="atomic", name="Atomic", client_id="cid", client_secret="secret-value",
+        token_url=f"{base}{TOKEN}", revoke_url=f"{base}/tiktok/oauth/revoke",
+        api_base_url=base, authorize_url=f"{base}/tiktok/oauth/authorize")
+    users = []
+    now = timezone.now()
+    for number in range(ATOMIC_USERS):
+        user = get_user_model().objects.create_user(f"user{number}")
+        Connection.objects.create(
+            user=user, client=client, access_token=f"old-{number}",
+            refresh_token=f"refresh-u{number}", scope="webcast:fetch",
+            expires_at=now - datetime.timedelta(seconds=5),
+            refresh_expires_at=now + datetime.timedelta(days=30))
+        users.append(user)
+    connections.close_all()
+    tokens: dict[str, str] = {}
+    barrier = threading.Barrier(ATOMIC_USERS, timeout=DEADLINE)
+
+    def request(user: Any) -> None:
+        barrier.wait()
+        try:
+            with transaction.atomic():  # ATOMIC_REQUESTS wraps the whole view
+                connection = Connection.objects.default_for(user)
+                tokens[user.username] = get_access_token(connection) if connection else ""
+        except EulerOAuthError as err:  # what the middleware turns into a falsy token
+            tokens[user.username] = f"falsy: {err}"
+        except Exception as err:
+            tokens[user.username] = f"{type(err).__name__}: {err}"
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=request, args=(user,)) for user in users]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(DEADLINE)
+    Path(cfg["out"]).write_text(json.dumps({"tokens": tokens,
+                                            "alive": sum(t.is_alive() for t in threads)}))
+
+
+def race(provider: Any, write: str, options: dict[str, Any],
+         entry: str = "worker_main") -> dict[str, Any]:
+    initial = ["refresh-0"] if entry == "worker_main" else [
+        f"refresh-u{number}" for number in range(ATOMIC_USERS)]
+    provider.handle(TOKEN, RotatingTokenEndpoint(
+        *initial, delay=1.5 if entry == "worker_main" else 0.3))
     with tempfile.TemporaryDirectory(prefix="euler-sqlite-lock-") as tmp:
         work = Path(tmp)
         cfg = {"db": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(work / "site.db"),
-                      "OPTIONS": options},
+                      "OPTIONS": options}, "entry": entry,
                "provider": provider.url, "write": write, "out": str(work / "out.json")}
         (work / "cfg.json").write_text(json.dumps(cfg))
         env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
@@ -214,3 +277,21 @@ def test_rotate_keys_that_cannot_get_the_lock_fails_as_a_command_error(provider)
     result = race(provider, "rotate_keys", {"timeout": 0.2})
     assert result["write"].startswith("CommandError:"), result
     assert "locked" in result["write"] and "again" in result["write"], result
+
+
+@pytest.mark.skipif(django.VERSION < (5, 1), reason="transaction_mode needs Django 5.1")
+def test_atomic_requests_token_reads_all_succeed_with_immediate_transactions(provider):
+    """Under ATOMIC_REQUESTS, concurrent token reads that refresh each wait their turn."""
+    result = race(provider, "", {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+                  entry="atomic_reads_main")
+    tokens = result["tokens"]
+    assert len(tokens) == ATOMIC_USERS, result
+    assert all(token.startswith("access-") for token in tokens.values()), result
+
+
+def test_atomic_requests_token_reads_fail_with_deferred_transactions(provider):
+    """What W003 warns about: deferred transactions that read first cannot wait for the
+    write lock, so most concurrent token reads come back falsy."""
+    result = race(provider, "", {"timeout": 20}, entry="atomic_reads_main")
+    falsy = [token for token in result["tokens"].values() if not token.startswith("access-")]
+    assert falsy, result
