@@ -67,7 +67,7 @@ pytestmark = pytest.mark.urls(__name__)
 
 def _async_client(user: Any) -> AsyncClient:
     client = AsyncClient()
-    async_to_sync(client.aforce_login)(user)
+    client.force_login(user)
     return client
 
 
