@@ -14,31 +14,16 @@ from typing import Any
 import environ
 from django.conf import settings
 
+from .endpoints import SCOPE_ALIASES, SPEC_SCOPES
+
 PREFIX = "EULER_OAUTH_"
 
 _env = environ.Env()
 _MISSING = object()
 
-# Scopes the provider documents (guide examples plus the OpenAPI enum). The
-# provider adds scopes over time, so this is a default, never a hard list.
-DEFAULT_KNOWN_SCOPES: tuple[str, ...] = (
-    "webcast:fetch",
-    "webcast:live_check",
-    "webcast:rankings",
-    "webcast:earnings",
-    "webcast:bulk_live_check",
-    "webcast:user_earnings",
-    "webcast:sign_url",
-    "webcast:chat",
-    "webcast:mute",
-    "webcast:ban",
-    "webcast:comments",
-    "webcast:moderators",
-    "webcast:live_analytics",
-    "webcast:sensitive_words",
-    "user:consents",
-    "user:info",
-)
+# Scopes the provider documents (the OpenAPI enum plus the guide's names for two of
+# them). The provider adds scopes over time, so this is a default, never a hard list.
+DEFAULT_KNOWN_SCOPES: tuple[str, ...] = (*SPEC_SCOPES, *SCOPE_ALIASES)
 
 
 class AppSettings:
