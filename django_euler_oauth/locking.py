@@ -77,12 +77,13 @@ def locked_connection(pk: int) -> Iterator[Connection]:
                 queryset = Connection.objects.using(alias)
                 if db.vendor == "postgresql":
                     previous = None
-                    with db.cursor() as cursor:
-                        if outer:
+                    if outer:
+                        with db.cursor() as cursor:
                             cursor.execute("SELECT current_setting('lock_timeout')")
                             previous = cursor.fetchone()[0]
-                        cursor.execute("SET LOCAL lock_timeout = %s", [f"{db_wait_ms}ms"])
-                    row = queryset.get_with_client(pk, for_update=True)
+                    # SET LOCAL lock_timeout and SELECT ... FOR UPDATE in one statement.
+                    row = queryset.get_with_client(pk, for_update=True,
+                                                   lock_timeout_ms=db_wait_ms)
                     if previous is not None:  # the lock is held: the rest runs as before
                         with db.cursor() as cursor:
                             cursor.execute("SELECT set_config('lock_timeout', %s, true)",

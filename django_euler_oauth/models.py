@@ -159,6 +159,7 @@ class ActiveClientCount(models.Expression):
 TOKEN_READ_FIELDS = ("id", "user_id", "client_id", "status", "access_token", "expires_at")
 
 _USER_MARK = -7_428_519_903  # stands for the user's pk while the query is compiled once
+_TIMEOUT_MARK = "-7428519903ms"  # stands for the lock_timeout in the row read
 _SLUG_MARK = "euler-oauth-default-client-slug-placeholder"
 
 
@@ -209,11 +210,21 @@ class _CompiledRowRead:
     """
 
     __slots__ = ("client_attnames", "client_indexes", "conn_attnames", "conn_indexes",
-                 "converters", "local_setter", "params", "pk_index", "remote_setter", "sql")
+                 "converters", "local_setter", "params", "pk_index", "remote_setter", "sql",
+                 "timeout_index")
 
-    def __init__(self, alias: str, for_update: bool) -> None:
+    def __init__(self, alias: str, for_update: bool, lock_timeout: bool = False) -> None:
+        from django.db.models import BooleanField
+        from django.db.models.expressions import RawSQL
+
         queryset = Connection.objects.using(alias).select_related("client").filter(
             pk=_USER_MARK).order_by()
+        if lock_timeout:
+            # PostgreSQL: the transaction's lock_timeout set by the statement that takes
+            # the lock (a filter runs below the plan's LockRows node, so before the wait):
+            # one round trip instead of a SET LOCAL of its own.
+            queryset = queryset.filter(RawSQL("set_config('lock_timeout', %s, true) <> ''",
+                                              [_TIMEOUT_MARK], output_field=BooleanField()))
         if for_update:
             from django.db import connections
 
@@ -225,6 +236,7 @@ class _CompiledRowRead:
         self.sql = sql
         self.params = list(params)
         self.pk_index = self.params.index(_USER_MARK)
+        self.timeout_index = self.params.index(_TIMEOUT_MARK) if lock_timeout else None
         columns = [col for col, _sql, _alias in compiler.select]
         self.converters = [(index, convs, expression) for index, (convs, expression)
                            in compiler.get_converters(columns).items()]
@@ -238,9 +250,12 @@ class _CompiledRowRead:
         self.local_setter = related["local_setter"]
         self.remote_setter = related["remote_setter"]
 
-    def get(self, alias: str, connection: Any, pk: int) -> Connection:
+    def get(self, alias: str, connection: Any, pk: int,
+            lock_timeout_ms: int | None = None) -> Connection:
         params = list(self.params)
         params[self.pk_index] = pk
+        if self.timeout_index is not None:
+            params[self.timeout_index] = f"{int(lock_timeout_ms or 0)}ms"
         with connection.cursor() as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchmany(2)
@@ -262,11 +277,15 @@ class _CompiledRowRead:
 
 
 class ConnectionQuerySet(models.QuerySet["Connection"]):
-    def get_with_client(self, pk: int, *, for_update: bool = False) -> Connection:
+    def get_with_client(self, pk: int, *, for_update: bool = False,
+                        lock_timeout_ms: int | None = None) -> Connection:
         """Connection ``pk`` with its client, as ``select_related("client").get(pk=pk)``.
 
         ``for_update`` adds ``SELECT ... FOR UPDATE OF`` the connection's row (call it
-        inside a transaction, on a backend that has row locks). The SQL is compiled
+        inside a transaction, on a backend that has row locks). ``lock_timeout_ms``
+        (PostgreSQL, with ``for_update``): the same statement first sets the
+        transaction's ``lock_timeout`` (as ``SET LOCAL`` would; it stays set until the
+        transaction ends), so the wait for the row lock is bounded. The SQL is compiled
         once per database connection: this is the refresh path's read of the row.
         Raises ``Connection.DoesNotExist``.
         """
@@ -275,10 +294,14 @@ class ConnectionQuerySet(models.QuerySet["Connection"]):
         alias = self.db
         connection = connections[alias]
         cache = connection.__dict__.setdefault("_euler_oauth_row_read", {})
-        read: _CompiledRowRead | None = cache.get(for_update)
+        key = (for_update, lock_timeout_ms is not None)
+        read: _CompiledRowRead | None = cache.get(key)
         if read is None:
-            read = cache[for_update] = _CompiledRowRead(alias, for_update)
-        return read.get(alias, connection, pk)
+            if lock_timeout_ms is not None and (not for_update
+                                                or connection.vendor != "postgresql"):
+                raise ValueError("lock_timeout_ms needs for_update on PostgreSQL.")
+            read = cache[key] = _CompiledRowRead(alias, for_update, lock_timeout_ms is not None)
+        return read.get(alias, connection, pk, lock_timeout_ms)
 
     def save_fields(self, row: Connection, fields: tuple[str, ...]) -> None:
         """``row.save(update_fields=fields)`` without compiling an UPDATE each time.
