@@ -64,12 +64,19 @@ class _Watchdog:
         """Shut ``sock`` down at ``deadline`` unless :meth:`cancel` comes first."""
         entry: list[Any] = [sock, False]  # the socket (None once done), fired
         with self._cond:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name="euler-oauth-deadlines")
-                self._thread.start()
-            heapq.heappush(self._heap, (deadline, next(self._seq), entry))
-            self._cond.notify()
+            thread = self._thread
+            if thread is None or not thread.is_alive():
+                thread = self._thread = threading.Thread(target=self._run, daemon=True,
+                                                         name="euler-oauth-deadlines")
+                thread.start()
+            heap = self._heap
+            # Wake the thread only when it must wait less than it does now: the deadlines
+            # of calls with one timeout come in order, so most calls wake nobody (a
+            # finished call's entry is dropped when the thread next wakes).
+            wake = not heap or deadline < heap[0][0]
+            heapq.heappush(heap, (deadline, next(self._seq), entry))
+            if wake:
+                self._cond.notify()
         return entry
 
     def cancel(self, entry: list[Any]) -> bool:
