@@ -206,6 +206,8 @@ def _read_raw(response: requests.Response, *, deadline: float, limit: int,
             if received > limit:
                 raise BodyError("too_large", f"it is larger than {limit} bytes")
             chunks.append(chunk)
+            if received == declared:
+                break  # all it announced: urllib3 would only answer b"" to one more read
     finally:
         fired = watchdog.cancel(entry) if entry is not None else False
     if fired or time.monotonic() >= deadline:
