@@ -39,6 +39,7 @@ from .client import BinaryAnswer, ProviderClient, _status_code
 from .conf import app_settings
 from .errors import (
     ConfigurationError,
+    EulerOAuthError,
     MalformedResponse,
     RateLimited,
     Stage,
@@ -168,17 +169,22 @@ def call(connection: Connection, function: Any, *args: Any,
         @sensitive_variables("token", "secrets")
         def attempt(token: str) -> Any:
             secrets = [token, key]
+            failure: EulerOAuthError | None = None
             try:
                 response = detailed(*args, client=client, x_oauth_token=token, **kwargs)
-            except httpx.TimeoutException as err:
-                raise TransportError(f"{name} timed out.", stage=Stage.API) from err
+            except httpx.TimeoutException:
+                failure = TransportError(f"{name} timed out.", stage=Stage.API)
             except httpx.HTTPError as err:
-                raise TransportError(f"{name} failed: {type(err).__name__}.",
-                                     stage=Stage.API) from err
+                failure = TransportError(f"{name} failed: {type(err).__name__}.",
+                                         stage=Stage.API)
             except (KeyError, TypeError, ValueError, AttributeError) as err:
                 # The SDK's parser refused the answer (a required field missing).
-                raise MalformedResponse(f"{name}: the SDK could not read the answer "
-                                        f"({type(err).__name__}).", stage=Stage.API) from err
+                failure = MalformedResponse(f"{name}: the SDK could not read the answer "
+                                            f"({type(err).__name__}).", stage=Stage.API)
+            if failure is not None:
+                # Raised outside the except blocks: no context chained to httpx's
+                # exception, whose request (and frames) hold the token and the API key.
+                raise failure
             _check(response, secrets)
             if response.parsed is not None:
                 return response.parsed

@@ -129,6 +129,9 @@ def test_failures_are_our_retryable_family(provider, conn, settings, answer, cls
         sdk.call(conn, mute_room_user, "r1", user_id="u")
     assert isinstance(caught.value, RetryableError)
     assert "acct-key-1234" not in str(caught.value) and "access-0" not in str(caught.value)
+    # Nothing chained: httpx's exception (its request holds the token and key) never
+    # reaches an error report through __cause__ or __context__.
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
 
 
 def test_binary_answer(provider, conn):
