@@ -14,10 +14,11 @@ import dataclasses
 import http.cookiejar
 import logging
 import os
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 import requests
 from django.views.decorators.debug import sensitive_variables
@@ -202,7 +203,7 @@ def _direct_request(session: requests.Session, method: str, url: str,
         if not isinstance(data, dict) or not all(
                 isinstance(key, str) and isinstance(value, str) for key, value in data.items()):
             return None
-        body = urlencode(list(data.items())).encode("ascii")
+        body = _form(data).encode("ascii")
         content_type = "application/x-www-form-urlencoded"
     elif body_json is not None:
         try:
@@ -223,6 +224,17 @@ def _direct_request(session: requests.Session, method: str, url: str,
     request.headers = merged
     request.body = body
     return request
+
+
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]*\Z")  # what quote_plus leaves as it is
+
+
+def _form(fields: dict[str, str]) -> str:
+    """``urlencode(fields)``, without quoting what needs none (tokens, grant types)."""
+    return "&".join(
+        f"{key if _UNQUOTED.match(key) else quote_plus(key)}="
+        f"{value if _UNQUOTED.match(value) else quote_plus(value)}"
+        for key, value in fields.items())
 
 
 def _status_code(status: int, stage: str) -> str:
@@ -287,7 +299,6 @@ class ProviderClient:
                  else app_settings.MAX_RESPONSE_BYTES)
         headers = dict(kwargs.pop("headers", None) or {})
         headers.setdefault("Accept-Encoding", "identity")  # sizes are then what is sent
-        where = f"{method} {_safe_url(url)}"
         failure = ""
         session = self.session
         request: PreparedRequest | None = None
@@ -313,22 +324,23 @@ class ProviderClient:
         if failure:  # raised outside the except block: no context holding the body
             if request is not None:
                 request.body = None
-            raise TransportError(f"{where} {failure}.", stage=stage)
+            raise TransportError(f"{method} {_safe_url(url)} {failure}.", stage=stage)
         transport.forget_request(response)
         kind = detail = ""
         try:
             transport.read_body(response, deadline=deadline, limit=limit)
         except transport.BodyError as err:
             kind, detail = err.kind, str(err)
+        if not kind:
+            return response
+        where = f"{method} {_safe_url(url)}"  # named in errors only: built only for them
         if kind == "too_large":
             raise ResponseTooLarge(f"{where} answer refused: {detail}.",
                                    status=response.status_code, stage=stage)
         if kind == "timeout":
             raise TransportError(f"{where} timed out ({budget:g} s for the whole answer).",
                                  stage=stage)
-        if kind:
-            raise TransportError(f"{where} answer unusable: {detail}.", stage=stage)
-        return response
+        raise TransportError(f"{where} answer unusable: {detail}.", stage=stage)
 
     @sensitive_variables()
     def _read(self, response: requests.Response, *, stage: str,
