@@ -11,6 +11,7 @@ from types import MethodType
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, SynchronousOnlyOperation
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
@@ -18,6 +19,7 @@ from django.utils.functional import SimpleLazyObject, empty
 from .errors import EulerOAuthError
 from .models import Connection
 from .refresh import get_access_token
+from .reporting import debug_safe_filter
 
 logger = logging.getLogger("django_euler_oauth.middleware")
 
@@ -141,6 +143,8 @@ class EulerTokenMiddleware:
     unless a view reads one of the attributes, and then only once per request.
     Async views await ``request.aeuler_connection()`` and ``request.aeuler_token()``.
     Both are falsy for anonymous users and users without an active connection.
+    With ``DEBUG`` on it also keeps Django's ``sensitive_variables`` marks in force
+    on the technical 500 page (see :mod:`django_euler_oauth.reporting`).
     """
 
     sync_capable = True
@@ -175,3 +179,6 @@ class EulerTokenMiddleware:
         request.euler_token = _Lazy(_token, request)  # type: ignore[attr-defined]
         request.aeuler_connection = MethodType(_aconnection, request)  # type: ignore[attr-defined]
         request.aeuler_token = MethodType(_atoken, request)  # type: ignore[attr-defined]
+        if settings.DEBUG and not hasattr(request, "exception_reporter_filter"):
+            # Django ignores sensitive_variables under DEBUG: keep our marks in force.
+            request.exception_reporter_filter = debug_safe_filter()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import re
 import socket
 import sys
 import traceback
@@ -244,6 +245,24 @@ def test_a_failing_admin_save_reports_no_client_secret(admin_mails, admin_client
 
 
 # --- the technical 500 page, signal arguments, pickled errors -----------------------------
+
+def without_source(page: str) -> str:
+    """The DEBUG page minus its source excerpts (this file's constants hold the secrets)."""
+    return re.sub(r'<ol[^>]*class="(pre-context|context-line|post-context)".*?</ol>', "",
+                  page, flags=re.S)
+
+
+def test_the_debug_technical_500_page_shows_no_secret(web, expired, provider, settings):
+    """DEBUG=True: Django ignores sensitive_variables on its own; the middleware hands the
+    request a reporter filter that keeps the marks in force."""
+    settings.DEBUG = True
+    provider.queue(TOKEN, Answer(200, token_body(NEW_ACCESS, NEW_REFRESH, token_type="mac")))
+    response = web.get(f"/boom/refresh/{expired.pk}/")
+    assert response.status_code == 500
+    page = response.content.decode()
+    assert "MalformedResponse" in page and "Local vars" in page  # the technical page
+    assert_clean("DEBUG technical 500 page", without_source(page))
+
 
 def test_the_technical_500_page_shows_no_secret(expired, provider, settings):
     settings.DEBUG = False  # Django's filter is active; sites show this page to superusers
