@@ -264,6 +264,38 @@ class BinaryAnswer:
         return f"<BinaryAnswer {self.content_type or 'unknown type'} {len(self.content)} bytes>"
 
 
+@sensitive_variables("secrets")
+def check_answer(status: int, body: Any, headers: Any, *, stage: str,
+                 secrets: list[str | None], response: requests.Response | None = None) -> None:
+    """Raise the exception an answer reports, if it reports one.
+
+    ``body`` is the decoded JSON (None when there was none): a flat
+    ``{error, error_description}``, the live envelope's ``error`` object, or an
+    envelope ``code >= 400`` (also under HTTP 200); otherwise the HTTP status.
+    Codes and descriptions are redacted of ``secrets``. Shared by
+    :class:`ProviderClient` and the SDK helper (:mod:`django_euler_oauth.sdk`).
+    """
+    envelope_code = body.get("code") if isinstance(body, dict) else None
+    if status < 400 and isinstance(envelope_code, int) and 400 <= envelope_code < 600:
+        status = envelope_code  # the live envelope can report an error under HTTP 200
+    failure = error_fields(body)
+    if failure is None and status < 400:
+        return
+    retry_after = parse_retry_after(headers)
+    code, description = failure or ("", "")
+    # The code is shown and logged like the description: it may echo what we sent.
+    code = redact(code, secrets)[:64]
+    if not code:
+        code = _status_code(status, stage)
+        description = description or (f"HTTP {status}" if body is None else "")
+    if status == 429 and code in ("", "server_error"):
+        raise RateLimited(redact(description, secrets), status=status, stage=stage,
+                          response=response, retry_after=retry_after)
+    raise error_for_code(code, redact(description, secrets),
+                         status=status if status >= 400 else None, stage=stage,
+                         response=response, retry_after=retry_after)
+
+
 class ProviderClient:
     """Talks to Euler Stream (or the sandbox) on behalf of one :class:`OAuthClient`."""
 
@@ -349,38 +381,21 @@ class ProviderClient:
 
         ``empty_ok``: a 2xx answer with an empty body is a success (``None``).
         """
-        retry_after = parse_retry_after(response.headers)
         try:
             body = response.json()
         except ValueError:
             body = None
-        status = response.status_code
-        envelope_code = body.get("code") if isinstance(body, dict) else None
-        if status < 400 and isinstance(envelope_code, int) and 400 <= envelope_code < 600:
-            status = envelope_code  # the live envelope can report an error under HTTP 200
-        failure = error_fields(body)
-        if failure is None and status < 400:
-            if body is None and empty_ok and not response.content.strip():
-                return None
-            if body is None:
-                ctype = response.headers.get("Content-Type", "unknown type")
-                raise MalformedResponse(
-                    f"HTTP {status} answer is {ctype.split(';')[0]}, not JSON.",
-                    status=status, stage=stage, response=response,
-                )
-            return body
-        code, description = failure or ("", "")
-        # The code is shown and logged like the description: it may echo what we sent.
-        code = redact(code, secrets)[:64]
-        if not code:
-            code = _status_code(status, stage)
-            description = description or (f"HTTP {status}" if body is None else "")
-        if status == 429 and code in ("", "server_error"):
-            raise RateLimited(redact(description, secrets), status=status, stage=stage,
-                              response=response, retry_after=retry_after)
-        raise error_for_code(code, redact(description, secrets),
-                             status=status if status >= 400 else None, stage=stage,
-                             response=response, retry_after=retry_after)
+        check_answer(response.status_code, body, response.headers, stage=stage,
+                     secrets=secrets, response=response)
+        if body is None and empty_ok and not response.content.strip():
+            return None
+        if body is None:
+            ctype = response.headers.get("Content-Type", "unknown type")
+            raise MalformedResponse(
+                f"HTTP {response.status_code} answer is {ctype.split(';')[0]}, not JSON.",
+                status=response.status_code, stage=stage, response=response,
+            )
+        return body
 
     @sensitive_variables()
     def _post_token_endpoint(self, url: str, fields: dict[str, str], *, stage: str,

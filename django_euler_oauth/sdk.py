@@ -35,21 +35,16 @@ from typing import TYPE_CHECKING, Any
 from django.views.decorators.debug import sensitive_variables
 
 from .api import with_connection_token
-from .client import BinaryAnswer, ProviderClient, _status_code
+from .client import BinaryAnswer, ProviderClient, check_answer
 from .conf import app_settings
 from .errors import (
     ConfigurationError,
     EulerOAuthError,
     MalformedResponse,
-    RateLimited,
     Stage,
     TransportError,
-    error_for_code,
-    parse_retry_after,
-    redact,
 )
 from .refresh import get_access_token
-from .tokens import error_fields
 
 if TYPE_CHECKING:
     from .models import Connection, OAuthClient
@@ -127,24 +122,7 @@ def _check(response: Any, secrets: list[str | None]) -> None:
             body = json.loads(content)
         except ValueError:
             body = None
-    envelope_code = body.get("code") if isinstance(body, dict) else None
-    if status < 400 and isinstance(envelope_code, int) and 400 <= envelope_code < 600:
-        status = envelope_code  # the live envelope can report an error under HTTP 200
-    failure = error_fields(body)
-    if failure is None and status < 400:
-        return
-    retry_after = parse_retry_after(response.headers)
-    code, description = failure or ("", "")
-    code = redact(code, secrets)[:64]
-    if not code:
-        code = _status_code(status, Stage.API)
-        description = description or f"HTTP {status}"
-    if status == 429 and code in ("", "server_error"):
-        raise RateLimited(redact(description, secrets), status=status, stage=Stage.API,
-                          retry_after=retry_after)
-    raise error_for_code(code, redact(description, secrets),
-                         status=status if status >= 400 else None, stage=Stage.API,
-                         retry_after=retry_after)
+    check_answer(status, body, response.headers, stage=Stage.API, secrets=secrets)
 
 
 @sensitive_variables("key")
