@@ -23,27 +23,35 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Server:
-    """The pooled server below, in a subprocess on 127.0.0.1; stop() ends it."""
+class LoopbackProcess:
+    """``python -m MODULE PORT ARGS...`` on a free 127.0.0.1 port; :meth:`stop` ends it."""
 
-    def __init__(self, threads: int = 32) -> None:
+    def __init__(self, module: str, *args: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT),
-               "DJANGO_SETTINGS_MODULE": "bench.settings"}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.serve", str(self.port), str(threads)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [sys.executable, "-m", module, str(self.port), *args], cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
+                self.ping()
+                return
             except OSError:
                 if self.process.poll() is not None:
                     break
-                time.sleep(0.1)
+                time.sleep(0.05)
         self.stop()
-        raise RuntimeError("the bench server did not start within 30 s")
+        raise RuntimeError(f"{module} did not start within 30 s")
+
+    def ping(self) -> None:
+        """Raises OSError until the server answers."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+            pass
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the server process has used so far."""
@@ -51,16 +59,21 @@ class Server:
         ticks = int(fields[11]) + int(fields[12])  # utime, stime
         return ticks / os.sysconf("SC_CLK_TCK")
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     def stop(self) -> None:
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait(timeout=10)
+
+
+class Server(LoopbackProcess):
+    """The pooled bench project server below, with ``threads`` worker threads."""
+
+    def __init__(self, threads: int = 32) -> None:
+        super().__init__("bench.serve", str(threads),
+                         env={"DJANGO_SETTINGS_MODULE": "bench.settings"})
 
 
 def serve(port: int, threads: int) -> None:

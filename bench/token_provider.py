@@ -16,63 +16,29 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import resource
-import socket
-import subprocess
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.request import urlopen
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.serve import LoopbackProcess
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class TokenProvider:
+class TokenProvider(LoopbackProcess):
     """The server below in a subprocess on 127.0.0.1; :meth:`stop` ends it."""
 
     def __init__(self, latency_ms: int) -> None:
-        self.port = free_port()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.token_provider", str(self.port), str(latency_ms)],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                self.get("count")
-                return
-            except OSError:
-                if self.process.poll() is not None:
-                    break
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("the token provider did not start within 30 s")
+        super().__init__("bench.token_provider", str(latency_ms))
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def ping(self) -> None:
+        self.get("count")
 
     def get(self, what: str) -> float:
         with urlopen(f"{self.url}/{what}", timeout=5) as answer:  # loopback only
             return float(json.loads(answer.read())["value"])
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
 
 
 def serve(port: int, latency_ms: int) -> None:

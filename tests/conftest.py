@@ -81,6 +81,14 @@ def oauth(make_client: Callable[..., OAuthClient], provider: ScriptedProvider) -
 
 
 @pytest.fixture
+def admin_browser(client: Any, django_user_model: Any) -> Any:
+    """The test client, logged in as a superuser."""
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(admin)
+    return client
+
+
+@pytest.fixture
 def browser(client: Any, user: Any) -> Any:
     """The test client, logged in as ``user``."""
     client.force_login(user)

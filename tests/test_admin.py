@@ -17,13 +17,6 @@ REVOKE = "/tiktok/oauth/revoke"
 
 
 @pytest.fixture
-def admin_browser(client, django_user_model):
-    admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
-    client.force_login(admin)
-    return client
-
-
-@pytest.fixture
 def oauth(provider, make_client):
     return make_client(base=provider.url, client_secret=SECRET)
 

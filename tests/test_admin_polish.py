@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from django.db import connection as db
 
 from django_euler_oauth.models import Connection
@@ -15,13 +14,6 @@ from .loopback import Answer
 CLIENTS = "/admin/django_euler_oauth/oauthclient/"
 CONNECTIONS = "/admin/django_euler_oauth/connection/"
 REVOKE = "/tiktok/oauth/revoke"
-
-
-@pytest.fixture
-def admin_browser(client, django_user_model):
-    admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
-    client.force_login(admin)
-    return client
 
 
 def row_of(html: str, username: str) -> str:
