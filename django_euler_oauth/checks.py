@@ -168,7 +168,7 @@ def _celery_app() -> Any:
 
 @register()
 def check_celery(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    """The worker settings django_euler_oauth.tasks relies on (README "Celery")."""
+    """The worker settings django_euler_oauth.tasks relies on (docs: "Celery")."""
     app = _celery_app()
     if app is None:
         return []

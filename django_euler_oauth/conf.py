@@ -27,7 +27,7 @@ DEFAULT_KNOWN_SCOPES: tuple[str, ...] = (*SPEC_SCOPES, *SCOPE_ALIASES)
 
 
 class AppSettings:
-    """One typed property per setting; see the README's "Settings" section."""
+    """One typed property per setting; see the docs' "Settings" page."""
 
     def _get(self, name: str, kind: str, default: Any) -> Any:
         full = PREFIX + name

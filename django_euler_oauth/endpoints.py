@@ -10,7 +10,7 @@ whether it answers JSON or a binary protobuf body.
 table and checks scopes before sending anything; the sandbox provider routes
 and enforces with the same rows. Which scope each endpoint needs is not stated
 by the provider: the mapping below is chosen from the scope names (see the
-README's "Calling the Euler API") and lives here only.
+docs' "Calling the Euler API" page) and lives here only.
 """
 
 from __future__ import annotations

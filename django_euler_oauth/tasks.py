@@ -12,7 +12,7 @@ are declared ``acks_late`` with ``reject_on_worker_lost``: a worker that dies
 mid-chunk leaves its chunk on the broker to be delivered again, and a chunk
 delivered twice refreshes nothing twice. The worker settings this relies on
 (prefetch multiplier 1, time limits, the Redis ``visibility_timeout``) are in the
-README's "Celery" section and checked by ``manage.py check``
+docs' "Celery" page and checked by ``manage.py check``
 (``django_euler_oauth.W030``-``W033``).
 """
 

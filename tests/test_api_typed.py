@@ -376,12 +376,13 @@ def test_scope_refused_locally_against_the_sandbox(client, user, make_sandbox_oa
     assert controls.call_counts() != before
 
 
-def test_readme_scope_table_is_the_endpoint_table():
-    """README "Calling the Euler API" lists every endpoint with its method, path and scopes."""
+def test_documented_scope_table_is_the_endpoint_table():
+    """docs/api.md ("Calling the Euler API") lists every endpoint with its method, path and
+    scopes."""
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme.split("## Calling the Euler API", 1)[1].split("\n## ", 1)[0]
+    page = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text()
+    section = page.split("# Calling the Euler API", 1)[1]
     rows = {}
     for line in section.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]

@@ -75,7 +75,7 @@ TEMPLATES = [{
     ]},
 }]
 
-# Two databases: the site's, and the sandbox provider's (see the README's "Sandbox").
+# Two databases: the site's, and the sandbox provider's (see the docs' "Sandbox" page).
 DATABASES = {
     "default": _sqlite_relative_to_repo(env.db(
         "DATABASE_URL", default="sqlite:///example_project/db.sqlite3")),
