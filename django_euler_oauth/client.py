@@ -86,6 +86,12 @@ class _ProviderAdapter(HTTPAdapter):
         super().__init__(*args, **kwargs)
         self._pools: dict[tuple[Any, ...], Any] = {}
 
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        # Connections handed to a provider call are watched until its deadline, the
+        # wait for the status line and headers included (see transport.RequestPhase).
+        self.poolmanager.pool_classes_by_scheme = transport.DEADLINE_POOLS
+
     def get_connection_with_tls_context(self, request: Any, verify: Any,
                                         proxies: Any = None, cert: Any = None) -> Any:
         parent = super().get_connection_with_tls_context  # requests >= 2.32 calls this
@@ -334,25 +340,18 @@ class ProviderClient:
         failure = ""
         session = self.session
         request: PreparedRequest | None = None
+        phase = transport.RequestPhase(deadline)
         try:
             request = (_direct_request(session, method, url, headers, kwargs)
                        if _plain_session(session) else None)
-            if request is not None:
-                # What session.request would send, straight to the mounted adapter (the
-                # same pooled connections, TLS settings and requests' exceptions).
-                response = session.get_adapter(str(request.url)).send(
-                    request, stream=True, timeout=(budget, budget),
-                    verify=cast(Any, session.verify),
-                    cert=session.cert, proxies={})
-            else:
-                response = session.request(method, url, timeout=(budget, budget),
-                                           allow_redirects=False, stream=True,
-                                           headers=headers, **kwargs)
+            with phase:
+                response = self._dispatch(session, request, method, url, budget, headers,
+                                          kwargs)
         except requests.Timeout:
             failure = "timed out"
         except requests.RequestException as err:
             # The exception text can echo the URL or body: name only its type.
-            failure = f"failed: {type(err).__name__}"
+            failure = "timed out" if phase.fired else f"failed: {type(err).__name__}"
         if failure:  # raised outside the except block: no context holding the body
             if request is not None:
                 request.body = None
@@ -373,6 +372,20 @@ class ProviderClient:
             raise TransportError(f"{where} timed out ({budget:g} s for the whole answer).",
                                  stage=stage)
         raise TransportError(f"{where} answer unusable: {detail}.", stage=stage)
+
+    @staticmethod
+    def _dispatch(session: requests.Session, request: PreparedRequest | None, method: str,
+                  url: str, budget: float, headers: dict[str, str],
+                  kwargs: dict[str, Any]) -> requests.Response:
+        """Send; the response once its status line and headers are in (body streamed)."""
+        if request is not None:
+            # What session.request would send, straight to the mounted adapter (the
+            # same pooled connections, TLS settings and requests' exceptions).
+            return session.get_adapter(str(request.url)).send(
+                request, stream=True, timeout=(budget, budget),
+                verify=cast(Any, session.verify), cert=session.cert, proxies={})
+        return session.request(method, url, timeout=(budget, budget), allow_redirects=False,
+                               stream=True, headers=headers, **kwargs)
 
     @sensitive_variables()
     def _read(self, response: requests.Response, *, stage: str,

@@ -60,9 +60,13 @@ class _Watchdog:
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
 
-    def watch(self, deadline: float, sock: socket.socket) -> list[Any]:
-        """Shut ``sock`` down at ``deadline`` unless :meth:`cancel` comes first."""
-        entry: list[Any] = [sock, False]  # the socket (None once done), fired
+    def watch(self, deadline: float, sock: Any) -> list[Any]:
+        """Shut ``sock`` down at ``deadline`` unless :meth:`cancel` comes first.
+
+        ``sock`` is a socket, or a urllib3 connection whose ``sock`` is read when the
+        deadline passes (it may connect after being watched).
+        """
+        entry: list[Any] = [sock, False]  # the socket or connection (None once done), fired
         with self._cond:
             thread = self._thread
             if thread is None or not thread.is_alive():
@@ -93,17 +97,69 @@ class _Watchdog:
                 heap = self._heap
                 while heap and (heap[0][2][0] is None or heap[0][0] <= now):
                     _deadline, _seq, entry = heapq.heappop(heap)
-                    sock = entry[0]
-                    if sock is not None:
+                    target = entry[0]
+                    if target is not None:
                         entry[0], entry[1] = None, True
+                        # A socket, or a pooled connection (its socket once connected).
+                        sock = target if isinstance(target, socket.socket) else getattr(
+                            target, "sock", None)
                         try:  # the plain socket's shutdown, also under TLS: wakes the reader
-                            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                            if sock is not None:
+                                socket.socket.shutdown(sock, socket.SHUT_RDWR)
                         except OSError:
                             pass
                 cond.wait(heap[0][0] - now if heap else None)
 
 
 watchdog = _Watchdog()
+
+#: The deadline of the provider call this thread is making (set by :class:`RequestPhase`).
+_call = threading.local()
+
+
+class _DeadlinePool:
+    """A connection pool that watches each connection it hands out to a call in progress,
+    so the wait for the status line and headers (not only the body) ends at the call's
+    deadline: a provider trickling its headers cannot hold a call past it."""
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)  # type: ignore[misc]
+        deadline = getattr(_call, "deadline", None)
+        if deadline is not None:
+            _call.entries.append(watchdog.watch(deadline, conn))
+        return conn
+
+
+class DeadlineHTTPConnectionPool(_DeadlinePool, urllib3.HTTPConnectionPool):
+    pass
+
+
+class DeadlineHTTPSConnectionPool(_DeadlinePool, urllib3.HTTPSConnectionPool):
+    pass
+
+
+#: For ``PoolManager.pool_classes_by_scheme`` of the provider's adapter.
+DEADLINE_POOLS = {"http": DeadlineHTTPConnectionPool, "https": DeadlineHTTPSConnectionPool}
+
+
+class RequestPhase:
+    """``with RequestPhase(deadline) as phase``: connections taken from the provider's
+    pools meanwhile are shut down at ``deadline``; ``phase.fired`` says whether it did."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.fired = False
+
+    def __enter__(self) -> RequestPhase:
+        _call.deadline = self.deadline
+        _call.entries = []
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        entries = getattr(_call, "entries", [])
+        _call.deadline, _call.entries = None, []
+        for entry in entries:
+            self.fired = watchdog.cancel(entry) or self.fired
 
 
 def _socket_of(response: requests.Response) -> socket.socket | None:

@@ -180,6 +180,27 @@ def test_trickling_chunked_answer_also_ends_within_the_timeout(raw_server, oauth
     assert time.monotonic() - started < 2.5
 
 
+def test_trickling_status_line_and_headers_also_end_within_the_timeout(raw_server, expired,
+                                                                       settings):
+    """Each byte of the status line and headers arrives well within the per-read timeout;
+    the call must still end at its deadline (the body's watchdog had not started yet)."""
+    settings.EULER_OAUTH_HTTP_TIMEOUT = 1.0
+    head = _head(20) + b"x" * 20
+
+    def trickle(conn: socket.socket) -> None:
+        for byte in head[:100]:  # at most 20 s, so a broken build fails instead of hanging
+            server.send(conn, bytes([byte]))
+            time.sleep(0.2)
+
+    server = raw_server(trickle)
+    connection = expired(server.url)
+    started = time.monotonic()
+    with pytest.raises(TransportError, match="timed out"):
+        refresh_connection(connection)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.5, f"the refresh took {elapsed:.1f} s with a 1 s timeout"
+
+
 def test_a_fast_answer_is_not_cut(provider, oauth, settings):
     settings.EULER_OAUTH_HTTP_TIMEOUT = 1.0
     provider.queue(TOKEN, Answer(200, token_body("access-9", "refresh-9"), delay=0.5))
