@@ -137,6 +137,16 @@ def expired(make_client: Any, make_connection: Any, user: Any) -> Callable[[str]
     return make
 
 
+def refresh_times_out(connection: Connection) -> Connection:
+    """Refresh ``connection`` against a trickling provider: a timeout within ~1 s."""
+    started = time.monotonic()
+    with pytest.raises(TransportError, match="timed out"):
+        refresh_connection(connection)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.5, f"the refresh took {elapsed:.1f} s with a 1 s timeout"
+    return connection
+
+
 def test_a_trickling_refresh_answer_ends_within_the_timeout(raw_server, expired, settings,
                                                              recorder):
     """One byte every 0.2 s never trips a per-read timeout of 1 s; the call must end in ~1 s
@@ -151,12 +161,7 @@ def test_a_trickling_refresh_answer_ends_within_the_timeout(raw_server, expired,
             time.sleep(0.2)
 
     server = raw_server(trickle)
-    connection = expired(server.url)
-    started = time.monotonic()
-    with pytest.raises(TransportError, match="timed out"):
-        refresh_connection(connection)
-    elapsed = time.monotonic() - started
-    assert elapsed < 2.5, f"the refresh took {elapsed:.1f} s with a 1 s timeout"
+    connection = refresh_times_out(expired(server.url))
     assert recorder.count("refresh_failed") == 1 and len(recorder.events) == 1
     row = Connection.objects.get(pk=connection.pk)
     assert (row.access_token, row.refresh_token, row.status) == ("access-0", "refresh-0",
@@ -193,12 +198,7 @@ def test_trickling_status_line_and_headers_also_end_within_the_timeout(raw_serve
             time.sleep(0.2)
 
     server = raw_server(trickle)
-    connection = expired(server.url)
-    started = time.monotonic()
-    with pytest.raises(TransportError, match="timed out"):
-        refresh_connection(connection)
-    elapsed = time.monotonic() - started
-    assert elapsed < 2.5, f"the refresh took {elapsed:.1f} s with a 1 s timeout"
+    refresh_times_out(expired(server.url))
 
 
 def test_a_fast_answer_is_not_cut(provider, oauth, settings):

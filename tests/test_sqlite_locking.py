@@ -50,6 +50,20 @@ getattr(module, cfg.get("entry", "worker_main"))(cfg)
 """
 
 
+def set_up(cfg: dict[str, Any]) -> Any:
+    """In the worker: migrate the file database; the OAuth client of the loopback provider."""
+    from django.core.management import call_command
+
+    from django_euler_oauth.models import OAuthClient
+
+    call_command("migrate", database="default", verbosity=0, interactive=False)
+    base = cfg["provider"]
+    return OAuthClient.objects.create(
+        slug="lock", name="Lock", client_id="cid", client_secret="secret-value",
+        token_url=f"{base}{TOKEN}", revoke_url=f"{base}/tiktok/oauth/revoke",
+        api_base_url=base, authorize_url=f"{base}/tiktok/oauth/authorize")
+
+
 def worker_main(cfg: dict[str, Any]) -> None:
     """In the worker: set up the file database, then race a refresh against ``cfg["write"]``."""
     import datetime
@@ -60,17 +74,12 @@ def worker_main(cfg: dict[str, Any]) -> None:
     from django.test import RequestFactory
     from django.utils import timezone
 
-    from django_euler_oauth.models import Connection, OAuthClient
+    from django_euler_oauth.models import Connection
     from django_euler_oauth.refresh import refresh_connection
     from django_euler_oauth.tokens import parse_token_payload
     from django_euler_oauth.views import _store_connection
 
-    call_command("migrate", database="default", verbosity=0, interactive=False)
-    base = cfg["provider"]
-    client = OAuthClient.objects.create(
-        slug="lock", name="Lock", client_id="cid", client_secret="secret-value",
-        token_url=f"{base}{TOKEN}", revoke_url=f"{base}/tiktok/oauth/revoke",
-        api_base_url=base, authorize_url=f"{base}/tiktok/oauth/authorize")
+    client = set_up(cfg)
     users = get_user_model().objects
     refresher, writer = users.create_user("refresher"), users.create_user("writer")
     now = timezone.now()
@@ -153,20 +162,14 @@ def atomic_reads_main(cfg: dict[str, Any]) -> None:
     import datetime
 
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.db import connections, transaction
     from django.utils import timezone
 
     from django_euler_oauth.errors import EulerOAuthError
-    from django_euler_oauth.models import Connection, OAuthClient
+    from django_euler_oauth.models import Connection
     from django_euler_oauth.refresh import get_access_token
 
-    call_command("migrate", database="default", verbosity=0, interactive=False)
-    base = cfg["provider"]
-    client = OAuthClient.objects.create(
-        slug="atomic", name="Atomic", client_id="cid", client_secret="secret-value",
-        token_url=f"{base}{TOKEN}", revoke_url=f"{base}/tiktok/oauth/revoke",
-        api_base_url=base, authorize_url=f"{base}/tiktok/oauth/authorize")
+    client = set_up(cfg)
     users = []
     now = timezone.now()
     for number in range(ATOMIC_USERS):
