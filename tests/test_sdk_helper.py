@@ -7,11 +7,9 @@ PostgreSQL (``-m postgres``).
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
-from django.db import connections
 from EulerApiSdk.api.tik_tok_live_moderation import mute_room_user, retrieve_room_muted_users
 from EulerApiSdk.api.tik_tok_live_rooms import fetch_webcast_url
 from EulerApiSdk.models.room_mute_user_api_response import RoomMuteUserAPIResponse
@@ -33,6 +31,7 @@ from django_euler_oauth.models import Connection
 from .loopback import Answer, Received, RotatingTokenEndpoint
 from .sandbox_fixtures import SANDBOX_DATABASES
 from .test_api_typed import SAMPLES, connect_all_scopes
+from .threads import in_threads
 
 TOKEN = "/tiktok/oauth/token"
 REVOKE = "/tiktok/oauth/revoke"
@@ -173,25 +172,12 @@ def test_16_threads_token_expired_one_refresh_on_postgres(provider, conn):
     provider.handle(TOKEN, refreshes)
     provider.handle(MUTES, _expired_token_api)
     threads = 16
-    barrier = threading.Barrier(threads, timeout=60)
-    results: list[Any] = [None] * threads
 
-    def work(index: int) -> None:
-        try:
-            mine = Connection.objects.select_related("client").get(pk=conn.pk)
-            barrier.wait()
-            results[index] = sdk.call(mine, mute_room_user, "r1", user_id="u").code
-        except Exception as err:
-            results[index] = f"{type(err).__name__}: {err}"
-        finally:
-            connections.close_all()
+    def work() -> Any:
+        mine = Connection.objects.select_related("client").get(pk=conn.pk)
+        return sdk.call(mine, mute_room_user, "r1", user_id="u").code
 
-    pool = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout=90)
-    assert not any(thread.is_alive() for thread in pool)
+    results = in_threads(threads, work, timeout=90)
     assert results == [200] * threads
     assert refreshes.issued == 1 and refreshes.rejected == 0
     assert len(provider.requests_to(TOKEN)) == 1

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.db import connections, transaction
+from django.db import transaction
 
 from django_euler_oauth.errors import SessionExpired
 from django_euler_oauth.models import Connection
@@ -15,6 +14,7 @@ from django_euler_oauth.refresh import refresh_connection
 from django_euler_oauth.revocation import disconnect, expire_session
 
 from .loopback import Answer, RotatingTokenEndpoint, token_body
+from .threads import in_threads
 
 TOKEN = "/tiktok/oauth/token"
 REVOKE = "/tiktok/oauth/revoke"
@@ -102,34 +102,12 @@ def test_session_expired_signal_once(user, oauth, provider, make_connection, rec
     assert len(provider.requests_to(REVOKE)) == 2
 
 
-def _in_threads(count: int, target: Any) -> list[Any]:
-    results: list[Any] = [None] * count
-    barrier = threading.Barrier(count, timeout=30)
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = target()
-        except Exception as err:
-            results[index] = err
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_disconnects_signal_once(user, oauth, provider, make_connection, recorder):
     provider.default(REVOKE, Answer(200, {}, delay=0.2))
     conn = make_connection(user, oauth)
-    results = _in_threads(8, lambda: disconnect(Connection.objects.get(pk=conn.pk)))
+    results = in_threads(8, lambda: disconnect(Connection.objects.get(pk=conn.pk)))
     assert results == [True] * 8
     assert recorder.count("disconnected") == 1
     assert len(provider.requests_to(REVOKE)) == 2
@@ -141,7 +119,7 @@ def test_concurrent_session_expiry_signals_once(user, oauth, provider, make_conn
                                                 recorder):
     provider.default(REVOKE, Answer(200, {}, delay=0.2))
     conn = make_connection(user, oauth)
-    results = _in_threads(8, lambda: expire_session(Connection.objects.get(pk=conn.pk)))
+    results = in_threads(8, lambda: expire_session(Connection.objects.get(pk=conn.pk)))
     assert sorted(results) == [False] * 7 + [True]
     assert [e["reason"] for e in recorder.of("reauthorization_required")] == ["session_expired"]
     assert len(provider.requests_to(REVOKE)) == 2
