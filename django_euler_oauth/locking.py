@@ -90,7 +90,7 @@ def locked_connection(pk: int) -> Iterator[Connection]:
                                            [previous])
                 elif db.vendor == "sqlite":
                     # Take SQLite's write lock before reading, so the read is current.
-                    Connection.objects.using(alias).filter(pk=pk).update(status=F("status"))
+                    take_write_lock(Connection, pk=pk)
                     row = queryset.get_with_client(pk)
                 else:
                     row = queryset.get_with_client(pk, for_update=True)

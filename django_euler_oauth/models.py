@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .compiled import CompiledQuery, per_connection
 from .conf import app_settings
 from .errors import UnknownClient
 from .fields import EncryptedTextField
@@ -163,57 +164,16 @@ _TIMEOUT_MARK = "-7428519903ms"  # stands for the lock_timeout in the row read
 _SLUG_MARK = "euler-oauth-default-client-slug-placeholder"
 
 
-class _CompiledLookup:
-    """One compiled ``default_for`` query for one database connection.
-
-    Compiling the ORM query (a join, filters, the count expression) costs more
-    than running it; the SQL and the column converters are kept per database
-    connection (so per thread) and only the parameters change per request.
-    """
-
-    __slots__ = ("attnames", "converters", "params", "slug_index", "sql", "user_index")
-
-    def __init__(self, queryset: models.QuerySet[Any], alias: str) -> None:
-        compiler = queryset.query.get_compiler(using=alias)
-        sql, params = compiler.as_sql()
-        self.sql = sql
-        self.params = list(params)
-        self.user_index = self.params.index(_USER_MARK)
-        self.slug_index = (self.params.index(_SLUG_MARK) if _SLUG_MARK in self.params
-                           else None)
-        columns = [col for col, _sql, _alias in compiler.select]
-        self.converters = [(index, convs, expression) for index, (convs, expression)
-                           in compiler.get_converters(columns).items()]
-        self.attnames: list[str] = [str(getattr(getattr(col, "target", None), "attname", ""))
-                                    for col in columns]
-
-    def rows(self, connection: Any, user_pk: Any, slug: str | None) -> list[list[Any]]:
-        params = list(self.params)
-        params[self.user_index] = user_pk
-        if self.slug_index is not None:
-            params[self.slug_index] = slug
-        with connection.cursor() as cursor:
-            cursor.execute(self.sql, params)
-            rows = [list(row) for row in cursor.fetchmany(2)]
-        for row in rows:
-            for index, convs, expression in self.converters:
-                value = row[index]
-                for conv in convs:
-                    value = conv(value, expression, connection)
-                row[index] = value
-        return rows
-
-
-class _CompiledRowRead:
+class _RowRead:
     """``Connection.objects.select_related("client")[.select_for_update(of=self)].get(pk=..)``,
     compiled once per database connection (the refresh path reads this row every time).
     """
 
     __slots__ = ("client_attnames", "client_indexes", "conn_attnames", "conn_indexes",
-                 "converters", "local_setter", "params", "pk_index", "remote_setter", "sql",
-                 "timeout_index")
+                 "local_setter", "query", "remote_setter")
 
     def __init__(self, alias: str, for_update: bool, lock_timeout: bool = False) -> None:
+        from django.db import connections
         from django.db.models import BooleanField
         from django.db.models.expressions import RawSQL
 
@@ -226,47 +186,27 @@ class _CompiledRowRead:
             queryset = queryset.filter(RawSQL("set_config('lock_timeout', %s, true) <> ''",
                                               [_TIMEOUT_MARK], output_field=BooleanField()))
         if for_update:
-            from django.db import connections
-
             features = connections[alias].features
             queryset = queryset.select_for_update(
                 of=("self",) if features.has_select_for_update_of else ())
-        compiler = queryset[:2].query.get_compiler(using=alias)
-        sql, params = compiler.as_sql()
-        self.sql = sql
-        self.params = list(params)
-        self.pk_index = self.params.index(_USER_MARK)
-        self.timeout_index = self.params.index(_TIMEOUT_MARK) if lock_timeout else None
-        columns = [col for col, _sql, _alias in compiler.select]
-        self.converters = [(index, convs, expression) for index, (convs, expression)
-                           in compiler.get_converters(columns).items()]
-        info = compiler.klass_info
+        self.query = CompiledQuery(queryset[:2], alias, (_USER_MARK, _TIMEOUT_MARK))
+        info = self.query.compiler.klass_info
         assert info is not None
         related = info["related_klass_infos"][0]
         self.conn_indexes = list(info["select_fields"])
         self.client_indexes = list(related["select_fields"])
-        self.conn_attnames = [columns[i].target.attname for i in self.conn_indexes]
-        self.client_attnames = [columns[i].target.attname for i in self.client_indexes]
+        self.conn_attnames = self.query.attnames(self.conn_indexes)
+        self.client_attnames = self.query.attnames(self.client_indexes)
         self.local_setter = related["local_setter"]
         self.remote_setter = related["remote_setter"]
 
     def get(self, alias: str, connection: Any, pk: int,
             lock_timeout_ms: int | None = None) -> Connection:
-        params = list(self.params)
-        params[self.pk_index] = pk
-        if self.timeout_index is not None:
-            params[self.timeout_index] = f"{int(lock_timeout_ms or 0)}ms"
-        with connection.cursor() as cursor:
-            cursor.execute(self.sql, params)
-            rows = cursor.fetchmany(2)
+        rows = self.query.rows(connection, {_USER_MARK: pk,
+                                            _TIMEOUT_MARK: f"{int(lock_timeout_ms or 0)}ms"})
         if not rows:
             raise Connection.DoesNotExist(f"No connection with pk {pk}.")
-        row = list(rows[0])
-        for index, convs, expression in self.converters:
-            value = row[index]
-            for conv in convs:
-                value = conv(value, expression, connection)
-            row[index] = value
+        row = rows[0]
         instance = Connection.from_db(alias, self.conn_attnames,
                                       [row[i] for i in self.conn_indexes])
         client = OAuthClient.from_db(alias, self.client_attnames,
@@ -293,14 +233,12 @@ class ConnectionQuerySet(models.QuerySet["Connection"]):
 
         alias = self.db
         connection = connections[alias]
-        cache = connection.__dict__.setdefault("_euler_oauth_row_read", {})
-        key = (for_update, lock_timeout_ms is not None)
-        read: _CompiledRowRead | None = cache.get(key)
-        if read is None:
-            if lock_timeout_ms is not None and (not for_update
-                                                or connection.vendor != "postgresql"):
-                raise ValueError("lock_timeout_ms needs for_update on PostgreSQL.")
-            read = cache[key] = _CompiledRowRead(alias, for_update, lock_timeout_ms is not None)
+        if lock_timeout_ms is not None and (not for_update
+                                            or connection.vendor != "postgresql"):
+            raise ValueError("lock_timeout_ms needs for_update on PostgreSQL.")
+        read = per_connection(connection, "_euler_oauth_row_read",
+                              (for_update, lock_timeout_ms is not None),
+                              lambda: _RowRead(alias, for_update, lock_timeout_ms is not None))
         return read.get(alias, connection, pk, lock_timeout_ms)
 
     def save_fields(self, row: Connection, fields: tuple[str, ...]) -> None:
@@ -320,17 +258,17 @@ class ConnectionQuerySet(models.QuerySet["Connection"]):
             row.save(update_fields=list(fields), using=alias)
             return
         connection = connections[alias]
-        cache = connection.__dict__.setdefault("_euler_oauth_updates", {})
-        plan = cache.get(fields)
-        if plan is None:
+
+        def build() -> tuple[str, list[Any]]:
             meta = Connection._meta
             quote = connection.ops.quote_name
             targets: list[Any] = [meta.get_field(name) for name in fields]
             sets = ", ".join(f"{quote(str(field.column))} = %s" for field in targets)
             pk_column = quote(str(meta.pk.column) if meta.pk is not None else "id")
             sql = f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {pk_column} = %s"  # noqa: S608
-            plan = cache[fields] = (sql, targets)
-        sql, targets = plan
+            return sql, targets
+
+        sql, targets = per_connection(connection, "_euler_oauth_updates", fields, build)
         params = [field.get_db_prep_save(field.pre_save(row, False), connection)
                   for field in targets]
         params.append(row.pk)
@@ -339,13 +277,9 @@ class ConnectionQuerySet(models.QuerySet["Connection"]):
             if cursor.rowcount != 1:
                 raise DatabaseError("Save with update_fields did not affect any rows.")
 
-    def _default_lookup(self, alias: str, with_slug: bool) -> _CompiledLookup:
-        from django.db import connections
-
-        connection = connections[alias]
-        cache = connection.__dict__.setdefault("_euler_oauth_default_for", {})
-        lookup: _CompiledLookup | None = cache.get(with_slug)
-        if lookup is None:
+    @staticmethod
+    def _default_lookup(alias: str, with_slug: bool) -> CompiledQuery:
+        def build() -> CompiledQuery:
             queryset = (Connection.objects.using(alias)
                         .filter(status=Connection.Status.ACTIVE, user_id=_USER_MARK,
                                 client__is_active=True)
@@ -354,8 +288,11 @@ class ConnectionQuerySet(models.QuerySet["Connection"]):
                 queryset = queryset.filter(client__slug=_SLUG_MARK)
             else:
                 queryset = queryset.annotate(n_clients=ActiveClientCount())
-            lookup = cache[with_slug] = _CompiledLookup(queryset[:2], alias)
-        return lookup
+            return CompiledQuery(queryset[:2], alias, (_USER_MARK, _SLUG_MARK))
+
+        from django.db import connections
+
+        return per_connection(connections[alias], "_euler_oauth_default_for", with_slug, build)
 
     def default_for(self, user: Any) -> Connection | None:
         """The user's active connection for the default client, in one query, or None.
@@ -372,7 +309,7 @@ class ConnectionQuerySet(models.QuerySet["Connection"]):
         alias = self.db
         slug = app_settings.DEFAULT_CLIENT
         lookup = self._default_lookup(alias, bool(slug))
-        rows = lookup.rows(connections[alias], user.pk, slug)
+        rows = lookup.rows(connections[alias], {_USER_MARK: user.pk, _SLUG_MARK: slug})
         if slug:
             if not rows:
                 return None
@@ -381,7 +318,7 @@ class ConnectionQuerySet(models.QuerySet["Connection"]):
             if len(rows) != 1 or rows[0][-1] != 1:
                 return None
             values = rows[0][:-1]
-        attnames = lookup.attnames[:len(values)]
+        attnames = lookup.names[:len(values)]
         return Connection.from_db(alias, attnames, values)
 
     def active(self) -> ConnectionQuerySet:
