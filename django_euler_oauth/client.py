@@ -1,8 +1,9 @@
 """All HTTP to the provider goes through :class:`ProviderClient`.
 
 One process-wide ``requests.Session`` (a pooled, cookie-less session, rebuilt
-after a fork), a timeout on every call from ``EULER_OAUTH_HTTP_TIMEOUT``, a
-versioned User-Agent, and transport failures re-raised as our own
+after a fork; a call it would only carry goes out through :mod:`.wire`: the same
+bytes without ``requests``' per-call machinery), a timeout on every call from
+``EULER_OAUTH_HTTP_TIMEOUT``, a versioned User-Agent, and transport failures re-raised as our own
 :class:`~django_euler_oauth.errors.TransportError`. Error answers become the
 exception for their OAuth code (flat ``{error, error_description}``, the live
 envelope's ``error`` object, or an envelope ``code >= 400``).
@@ -28,7 +29,7 @@ from requests.models import PreparedRequest
 from requests.structures import CaseInsensitiveDict
 from requests.utils import check_header_validity, get_encoding_from_headers
 
-from . import __version__, transport
+from . import __version__, transport, wire
 from .conf import app_settings
 from .errors import (
     EulerOAuthError,
@@ -243,6 +244,69 @@ def _form(fields: dict[str, str]) -> str:
         for key, value in fields.items())
 
 
+def _stock(obj: Any, module: str) -> bool:
+    return getattr(obj, "__module__", None) == module
+
+
+def _wire_ok(session: requests.Session, request: PreparedRequest) -> bool:
+    """True when ``requests`` would only carry ``request``: :mod:`.wire` may instead.
+
+    Our adapter is mounted for the URL and ``requests``' and urllib3's sending code
+    is the stock one: a library that patches it (``responses`` patches
+    ``HTTPAdapter.send``, ``requests-mock`` ``Session.get_adapter``, ``vcrpy`` the
+    pools' connection classes) sees the call go through ``requests`` as before.
+    """
+    adapter = session.get_adapter(str(request.url))
+    return (type(adapter) is _ProviderAdapter and _stock(type(adapter).send, "requests.adapters")
+            and _stock(type(session).get_adapter, "requests.sessions")
+            and all(_stock(getattr(pool_class, "ConnectionCls", None), "urllib3.connection")
+                    for pool_class in transport.DEADLINE_POOLS.values()))
+
+
+#: URL -> (scheme, host, port, request target, Host header), for :mod:`.wire`. Bounded.
+_wire_targets: dict[str, tuple[str, str, int, str, str]] = {}
+
+
+@sensitive_variables()
+def _wire_send(session: requests.Session, request: PreparedRequest, deadline: float,
+               limit: int) -> requests.Response:
+    """``request`` sent by :mod:`.wire`; a ``requests.Response`` with its body read."""
+    url = str(request.url)
+    target = _wire_targets.get(url)
+    if target is None:
+        parts = urlsplit(url)
+        default = 443 if parts.scheme == "https" else 80
+        host = parts.hostname or ""
+        port = parts.port or default
+        named = f"[{host}]" if ":" in host else host
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        target = (parts.scheme, named, port, path,
+                  named if port == default else f"{named}:{port}")
+        if len(_wire_targets) >= _PREPARED_URLS_MAX:
+            _wire_targets.clear()
+        _wire_targets[url] = target
+    scheme, host, port, path, host_header = target
+    lines = [f"{request.method} {path} HTTP/1.1", f"Host: {host_header}"]
+    lines.extend(f"{name}: {value}" for name, value in request.headers.items())
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    body = request.body if isinstance(request.body, bytes) else None
+    answer = wire.exchange(str(request.method), scheme, host, port, path, head, body,
+                           verify=session.verify, cert=session.cert, deadline=deadline,
+                           limit=limit)
+    request.body = None
+    response = requests.Response()
+    response.status_code = answer.status
+    response.headers = answer.headers
+    response.encoding = get_encoding_from_headers(answer.headers)
+    response.reason = answer.reason
+    response.url = url
+    response.request = request
+    response._content = answer.body
+    response._content_consumed = True  # type: ignore[attr-defined]
+    transport.forget_request(response)
+    return response
+
+
 def _status_code(status: int, stage: str) -> str:
     """The OAuth code an error status implies when the body names none."""
     if status == 503:
@@ -329,7 +393,8 @@ class ProviderClient:
         raises :class:`ResponseTooLarge` unread, a body shorter than its
         ``Content-Length`` a :class:`TransportError`. The response keeps neither the
         request body nor credential headers, and no error is chained to a
-        ``requests`` exception (whose frames hold the body).
+        ``requests`` exception (whose frames hold the body). When ``requests`` would
+        add nothing to the call, :mod:`.wire` makes it (the same bytes on the wire).
         """
         budget = app_settings.HTTP_TIMEOUT
         deadline = time.monotonic() + budget
@@ -337,37 +402,49 @@ class ProviderClient:
                  else app_settings.MAX_RESPONSE_BYTES)
         headers = dict(kwargs.pop("headers", None) or {})
         headers.setdefault("Accept-Encoding", "identity")  # sizes are then what is sent
-        failure = ""
+        failure = kind = detail = ""
+        status: int | None = None
         session = self.session
-        request: PreparedRequest | None = None
-        phase = transport.RequestPhase(deadline)
-        try:
-            request = (_direct_request(session, method, url, headers, kwargs)
-                       if _plain_session(session) else None)
-            with phase:
-                response = self._dispatch(session, request, method, url, budget, headers,
-                                          kwargs)
-        except requests.Timeout:
-            failure = "timed out"
-        except requests.RequestException as err:
-            # The exception text can echo the URL or body: name only its type.
-            failure = "timed out" if phase.fired else f"failed: {type(err).__name__}"
+        request = (_direct_request(session, method, url, headers, kwargs)
+                   if _plain_session(session) else None)
+        response: requests.Response | None = None
+        if request is not None and _wire_ok(session, request):
+            try:
+                response = _wire_send(session, request, deadline, limit)
+            except wire.RequestFailed as err:
+                failure = err.reason
+            except transport.BodyError as err:
+                kind, detail, status = err.kind, str(err), err.status
+            request.body = None
+        else:
+            phase = transport.RequestPhase(deadline)
+            try:
+                with phase:
+                    response = self._dispatch(session, request, method, url, budget,
+                                              headers, kwargs)
+            except requests.Timeout:
+                failure = "timed out"
+            except requests.RequestException as err:
+                # The exception text can echo the URL or body: name only its type.
+                failure = "timed out" if phase.fired else f"failed: {type(err).__name__}"
+            if response is not None:
+                transport.forget_request(response)
+                status = response.status_code
+                try:
+                    transport.read_body(response, deadline=deadline, limit=limit)
+                except transport.BodyError as err:
+                    kind, detail = err.kind, str(err)
         if failure:  # raised outside the except block: no context holding the body
             if request is not None:
                 request.body = None
             raise TransportError(f"{method} {_safe_url(url)} {failure}.", stage=stage)
-        transport.forget_request(response)
-        kind = detail = ""
-        try:
-            transport.read_body(response, deadline=deadline, limit=limit)
-        except transport.BodyError as err:
-            kind, detail = err.kind, str(err)
         if not kind:
+            assert response is not None
             return response
         where = f"{method} {_safe_url(url)}"  # named in errors only: built only for them
         if kind == "too_large":
-            raise ResponseTooLarge(f"{where} answer refused: {detail}.",
-                                   status=response.status_code, stage=stage)
+            raise ResponseTooLarge(f"{where} answer refused: {detail}.", status=status,
+                                   stage=stage)
         if kind == "timeout":
             raise TransportError(f"{where} timed out ({budget:g} s for the whole answer).",
                                  stage=stage)
@@ -377,7 +454,7 @@ class ProviderClient:
     def _dispatch(session: requests.Session, request: PreparedRequest | None, method: str,
                   url: str, budget: float, headers: dict[str, str],
                   kwargs: dict[str, Any]) -> requests.Response:
-        """Send; the response once its status line and headers are in (body streamed)."""
+        """Send through ``requests``; the response once its head is in (body streamed)."""
         if request is not None:
             # What session.request would send, straight to the mounted adapter (the
             # same pooled connections, TLS settings and requests' exceptions).

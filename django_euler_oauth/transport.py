@@ -38,10 +38,14 @@ _CREDENTIAL_HEADERS = frozenset({"authorization", "x-oauth-token", "x-api-key", 
 
 
 class BodyError(Exception):
-    """Why an answer's body was refused: ``kind`` is timeout, too_large, truncated or broken."""
+    """Why an answer's body was refused: ``kind`` is timeout, too_large, truncated or broken.
 
-    def __init__(self, kind: str, detail: str) -> None:
+    ``status`` is the answer's HTTP status, when the reader knows it.
+    """
+
+    def __init__(self, kind: str, detail: str, status: int | None = None) -> None:
         self.kind = kind
+        self.status = status
         super().__init__(detail)
 
 
@@ -175,10 +179,11 @@ def _socket_of(response: requests.Response) -> socket.socket | None:
     return None
 
 
-def _declared_length(response: requests.Response) -> int | None:
-    if "chunked" in response.headers.get("Transfer-Encoding", "").lower():
+def declared_length(headers: Any) -> int | None:
+    """The body length an answer's headers announce (None: chunked or not said)."""
+    if "chunked" in headers.get("Transfer-Encoding", "").lower():
         return None
-    raw = response.headers.get("Content-Length")
+    raw = headers.get("Content-Length")
     if raw is None:
         return None
     try:
@@ -201,7 +206,8 @@ def forget_request(response: requests.Response) -> None:
             prepared.headers[name] = REDACTED
 
 
-def _decode(data: bytes, encoding: str, limit: int) -> bytes:
+def decode_body(data: bytes, encoding: str, limit: int) -> bytes:
+    """``data`` decoded per its ``Content-Encoding``, never more than ``limit`` bytes."""
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
         return data
@@ -225,11 +231,11 @@ def read_body(response: requests.Response, *, deadline: float, limit: int) -> by
     back to the pool only after a complete read.
     """
     try:
-        declared = _declared_length(response)
+        declared = declared_length(response.headers)
         if declared is not None and declared > limit:
             raise BodyError("too_large", f"it announces {declared} bytes (limit {limit})")
         data = _read_raw(response, deadline=deadline, limit=limit, declared=declared)
-        content = _decode(data, response.headers.get("Content-Encoding", ""), limit)
+        content = decode_body(data, response.headers.get("Content-Encoding", ""), limit)
         response._content = content
         response._content_consumed = True  # type: ignore[attr-defined]
     finally:
