@@ -76,8 +76,10 @@ class Outcome:
     FAILED = "failed"  # transient or configuration trouble; nothing stored changed
 
 
-def _copy_into(target: Connection, source: Connection) -> None:
-    """Bring the caller's instance up to date with the row read under lock."""
+def _copy_into(target: Connection | None, source: Connection) -> None:
+    """Bring the caller's instance (if any) up to date with the row read under lock."""
+    if target is None:
+        return
     # Copy what is stored on the instance (ciphertext stays ciphertext: no decryption).
     for name in _COPIED_FIELDS:
         target.__dict__[name] = source.__dict__.get(name)
@@ -136,14 +138,18 @@ def mark_reauthorization_required(connection: Connection, reason: str,
 
 
 @sensitive_variables("rejected_token")
-def _refresh(connection: Connection, *, force: bool = False,
+def _refresh(pk: int, connection: Connection | None, *, force: bool = False,
              rejected_token: str | None = None,
              within: datetime.timedelta | None = None) -> tuple[str, EulerOAuthError | None]:
-    """Refresh under the row lock if still needed; ``(outcome, error)``."""
+    """Refresh connection ``pk`` under the row lock if still needed; ``(outcome, error)``.
+
+    ``connection``, the caller's instance, is brought up to date with the row (a batch
+    caller passes None: it has no instance to update).
+    """
     asked_at = timezone.now()
     error: EulerOAuthError | None = None
     outcome = Outcome.SKIPPED
-    with locked_connection(connection.pk) as row:
+    with locked_connection(pk) as row:
         if row.status != row.Status.ACTIVE:
             _copy_into(connection, row)
             return Outcome.SKIPPED, _inactive_error(row)
@@ -238,7 +244,7 @@ def _refresh_shared(connection: Connection) -> tuple[str, EulerOAuthError | None
             flight = _flights[pk] = _Flight()
     if leader:
         try:
-            outcome, error = _refresh(connection)
+            outcome, error = _refresh(pk, connection)
             flight.outcome, flight.error, flight.row = outcome, error, connection
             return outcome, error
         finally:
@@ -248,7 +254,7 @@ def _refresh_shared(connection: Connection) -> tuple[str, EulerOAuthError | None
     if not flight.done.wait(app_settings.LOCK_TIMEOUT):
         raise RetryableError("Another refresh of this connection is taking too long.")
     if flight.row is None or flight.outcome is None:
-        return _refresh(connection)  # the leader died of something unexpected: try ourselves
+        return _refresh(pk, connection)  # the leader died of something unexpected: try ourselves
     _copy_into(connection, flight.row)
     # A copy: one exception instance must not be raised in several threads at once.
     return flight.outcome, copy.copy(flight.error) if flight.error else None
@@ -275,8 +281,8 @@ def refresh_connection(connection: Connection, *, force: bool = False,
     """
     try:
         if force or rejected_token is not None or within is not None:
-            outcome, error = _refresh(connection, force=force, rejected_token=rejected_token,
-                                      within=within)
+            outcome, error = _refresh(connection.pk, connection, force=force,
+                                      rejected_token=rejected_token, within=within)
         else:
             outcome, error = _refresh_shared(connection)
     except connection.DoesNotExist:
@@ -300,9 +306,8 @@ def refresh_if_expiring(pk: int, within: datetime.timedelta) -> tuple[str, str]:
     """
     from .models import Connection
 
-    instance = Connection(pk=pk)
     try:
-        outcome, error = _refresh(instance, within=within)
+        outcome, error = _refresh(pk, None, within=within)
     except Connection.DoesNotExist:
         return Outcome.SKIPPED, ""
     except EulerOAuthError as err:  # lock timeout
