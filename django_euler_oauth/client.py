@@ -280,7 +280,7 @@ def _wire_send(session: requests.Session, request: PreparedRequest, deadline: fl
         port = parts.port or default
         named = f"[{host}]" if ":" in host else host
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        target = (parts.scheme, named, port, path,
+        target = (parts.scheme, host, port, path,
                   named if port == default else f"{named}:{port}")
         if len(_wire_targets) >= _PREPARED_URLS_MAX:
             _wire_targets.clear()
