@@ -171,6 +171,10 @@ def _prepared_url(url: str) -> str:
     return prepared
 
 
+def _stock(obj: Any, module: str) -> bool:
+    return getattr(obj, "__module__", None) == module
+
+
 def _plain_session(session: requests.Session) -> bool:
     """True when ``session.request`` would add nothing to a request but its headers.
 
@@ -179,7 +183,9 @@ def _plain_session(session: requests.Session) -> bool:
     """
     return (not session.trust_env and not session.proxies and not session.params
             and session.auth is None and not any(session.hooks.values())
-            and not len(session.cookies))
+            and not len(session.cookies)
+            # requests-mock patches Session.send: then every call must go through it.
+            and _stock(type(session).send, "requests.sessions"))
 
 
 def _direct_request(session: requests.Session, method: str, url: str,
@@ -242,10 +248,6 @@ def _form(fields: dict[str, str]) -> str:
         f"{key if _UNQUOTED.match(key) else quote_plus(key)}="
         f"{value if _UNQUOTED.match(value) else quote_plus(value)}"
         for key, value in fields.items())
-
-
-def _stock(obj: Any, module: str) -> bool:
-    return getattr(obj, "__module__", None) == module
 
 
 def _wire_ok(session: requests.Session, request: PreparedRequest) -> bool:

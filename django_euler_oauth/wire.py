@@ -345,11 +345,12 @@ def exchange(method: str, scheme: str, host: str, port: int, target: str,
     refused. The socket goes back to the pool only after a complete answer that
     leaves it reusable.
     """
-    context = tls_context(verify, cert) if scheme == "https" else None
     key = (scheme, host, port, verify, cert if not isinstance(cert, list) else tuple(cert))
     sock = pool.take(key)
     try:
         if sock is None:
+            # A CA bundle or client certificate that cannot be loaded fails here, as a call.
+            context = tls_context(verify, cert) if scheme == "https" else None
             sock = _connect(scheme, host, port, context, deadline)
         sock.settimeout(_left(deadline))
         sock.sendall(head + body if body else head)
