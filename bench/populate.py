@@ -53,3 +53,17 @@ def expiring_connections(count: int, sandbox_client: Any, oauth_client: Any, *,
             Connection(user=u, client=oauth_client, access_token=a, refresh_token=r,
                        scope="webcast:fetch", expires_at=past, refresh_expires_at=refresh_until)
             for u, (a, r) in zip(users, pairs, strict=True)])
+
+
+def lean_provider_connections(provider_url: str, count: int) -> list[int]:
+    """``count`` expiring connections of a client whose token endpoint is the lean provider
+    (bench/token_provider.py) at ``provider_url``; their pks, in order."""
+    from bench.site import make_client
+    from django_euler_oauth.models import Connection
+    from django_euler_oauth.sandbox.setup import ensure_sandbox_client
+
+    oauth = make_client(provider_url)
+    sandbox = ensure_sandbox_client("bench-lean", client_secret="bench-secret",
+                                    name="bench", redirect_uris=["http://127.0.0.1/cb"])
+    expiring_connections(count, sandbox, oauth, with_grants=False)
+    return list(Connection.objects.order_by("pk").values_list("pk", flat=True))

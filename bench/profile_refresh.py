@@ -75,12 +75,10 @@ def _command(pks: list[int], count: int, provider: object, profile: bool) -> Non
 
 def main() -> None:
     setup_django()
-    from bench.populate import expiring_connections
-    from bench.site import make_client, prepare_databases
+    from bench.populate import lean_provider_connections
+    from bench.site import prepare_databases
     from bench.token_provider import TokenProvider
-    from django_euler_oauth.models import Connection
     from django_euler_oauth.refresh import refresh_if_expiring
-    from django_euler_oauth.sandbox.setup import ensure_sandbox_client
 
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 300
     profile = "--profile" in sys.argv
@@ -88,11 +86,7 @@ def main() -> None:
     provider = TokenProvider(int(sys.argv[sys.argv.index("--latency") + 1])
                              if "--latency" in sys.argv else 0)
     try:
-        oauth = make_client(provider.url)
-        sandbox = ensure_sandbox_client("bench-lean", client_secret="bench-secret",
-                                        name="bench", redirect_uris=["http://127.0.0.1/cb"])
-        expiring_connections(count + 50, sandbox, oauth, with_grants=False)
-        pks = list(Connection.objects.order_by("pk").values_list("pk", flat=True))
+        pks = lean_provider_connections(provider.url, count + 50)
         if "--command" in sys.argv:
             _command(pks, count, provider, profile)
             return

@@ -25,12 +25,11 @@ def main() -> None:
     setup_django()
     from django.db.backends.base.base import BaseDatabaseWrapper
 
-    from bench.populate import expiring_connections
-    from bench.site import make_client, prepare_databases
+    from bench.populate import lean_provider_connections
+    from bench.site import prepare_databases
     from bench.token_provider import TokenProvider
     from django_euler_oauth import client, refresh
-    from django_euler_oauth.models import Connection, ConnectionQuerySet
-    from django_euler_oauth.sandbox.setup import ensure_sandbox_client
+    from django_euler_oauth.models import ConnectionQuerySet
 
     spent: collections.defaultdict[str, float] = collections.defaultdict(float)
 
@@ -57,11 +56,7 @@ def main() -> None:
     prepare_databases()
     provider = TokenProvider(0)
     try:
-        oauth = make_client(provider.url)
-        sandbox = ensure_sandbox_client("bench-lean", client_secret="bench-secret",
-                                        name="bench", redirect_uris=["http://127.0.0.1/cb"])
-        expiring_connections(count + 50, sandbox, oauth, with_grants=False)
-        pks = list(Connection.objects.order_by("pk").values_list("pk", flat=True))
+        pks = lean_provider_connections(provider.url, count + 50)
         within = datetime.timedelta(seconds=600)
         for pk in pks[:50]:  # warm-up: connections, compiled statements
             refresh.refresh_if_expiring(pk, within)
