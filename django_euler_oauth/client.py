@@ -407,10 +407,16 @@ class ProviderClient:
         failure = kind = detail = ""
         status: int | None = None
         session = self.session
-        request = (_direct_request(session, method, url, headers, kwargs)
-                   if _plain_session(session) else None)
+        request: PreparedRequest | None = None
         response: requests.Response | None = None
-        if request is not None and _wire_ok(session, request):
+        by_wire = False
+        try:
+            request = (_direct_request(session, method, url, headers, kwargs)
+                       if _plain_session(session) else None)
+            by_wire = request is not None and _wire_ok(session, request)
+        except requests.RequestException as err:  # a bad URL, scheme or header, by type
+            failure = f"failed: {type(err).__name__}"
+        if by_wire and request is not None:
             try:
                 response = _wire_send(session, request, deadline, limit)
             except wire.RequestFailed as err:
@@ -418,7 +424,7 @@ class ProviderClient:
             except transport.BodyError as err:
                 kind, detail, status = err.kind, str(err), err.status
             request.body = None
-        else:
+        elif not failure:
             phase = transport.RequestPhase(deadline)
             try:
                 with phase:

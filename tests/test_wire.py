@@ -902,3 +902,11 @@ def test_a_trickling_answer_ends_at_the_deadline(wire_server, oauth, settings, p
     assert elapsed < 1.5, f"the call took {elapsed:.1f} s with a 0.5 s timeout"
     assert requests_pools(server) == []  # wire's deadline, not requests'
     assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("url", ["not a url", "http://", "ftp-less://host/token"])
+def test_a_token_url_that_is_no_url_is_a_transport_error(oauth, url):
+    """Before any byte is sent: requests' own URL errors become TransportError, typed."""
+    oauth.token_url = url
+    with pytest.raises(TransportError, match="failed: "):
+        ProviderClient(oauth).refresh("refresh-0")
