@@ -172,6 +172,7 @@ def _prepared_url(url: str) -> str:
 
 
 def _stock(obj: Any, module: str) -> bool:
+    """True when ``obj`` (a method, a class) is defined in ``module``: not patched in."""
     return getattr(obj, "__module__", None) == module
 
 
@@ -255,8 +256,9 @@ def _wire_ok(session: requests.Session, request: PreparedRequest) -> bool:
 
     Our adapter is mounted for the URL and ``requests``' and urllib3's sending code
     is the stock one: a library that patches it (``responses`` patches
-    ``HTTPAdapter.send``, ``requests-mock`` ``Session.get_adapter``, ``vcrpy`` the
-    pools' connection classes) sees the call go through ``requests`` as before.
+    ``HTTPAdapter.send``, ``vcrpy`` the pools' connection classes; a replaced
+    ``Session.get_adapter``) sees the call go through ``requests`` as before.
+    ``requests-mock`` patches ``Session.send``: :func:`_plain_session` sees that.
     """
     adapter = session.get_adapter(str(request.url))
     return (type(adapter) is _ProviderAdapter and _stock(type(adapter).send, "requests.adapters")
@@ -292,10 +294,9 @@ def _wire_send(session: requests.Session, request: PreparedRequest, deadline: fl
     lines.extend(f"{name}: {value}" for name, value in request.headers.items())
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     body = request.body if isinstance(request.body, bytes) else None
-    answer = wire.exchange(str(request.method), scheme, host, port, path, head, body,
+    answer = wire.exchange(str(request.method), scheme, host, port, head, body,
                            verify=session.verify, cert=session.cert, deadline=deadline,
                            limit=limit)
-    request.body = None
     response = requests.Response()
     response.status_code = answer.status
     response.headers = answer.headers

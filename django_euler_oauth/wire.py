@@ -334,7 +334,7 @@ def _failure(err: BaseException) -> RequestFailed:
 
 
 @sensitive_variables()
-def exchange(method: str, scheme: str, host: str, port: int, target: str,
+def exchange(method: str, scheme: str, host: str, port: int,
              head: bytes, body: bytes | None, *, verify: Any, cert: Any,
              deadline: float, limit: int) -> Answer:
     """Send one request and read its whole answer by ``deadline``.
