@@ -27,13 +27,17 @@ def per_connection(connection: Any, name: str, key: Hashable, build: Callable[[]
 class CompiledQuery:
     """``queryset`` compiled for ``alias``; ``marks`` are parameters replaced per call."""
 
-    __slots__ = ("columns", "compiler", "converters", "names", "params", "slots", "sql")
+    __slots__ = ("begins", "columns", "compiler", "converters", "names", "params", "slots",
+                 "sql")
 
-    def __init__(self, queryset: Any, alias: str, marks: tuple[Any, ...]) -> None:
+    def __init__(self, queryset: Any, alias: str, marks: tuple[Any, ...],
+                 begin: bool = False) -> None:
         compiler = queryset.query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
         self.compiler = compiler
-        self.sql = sql
+        # begin: the same query sent with "BEGIN; " (client-side binding only).
+        self.begins = begin
+        self.sql = f"BEGIN; {sql}" if begin else sql
         self.params = list(params)
         self.slots = {mark: self.params.index(mark) for mark in marks if mark in self.params}
         self.columns = [col for col, _sql, _alias in compiler.select]
@@ -55,6 +59,8 @@ class CompiledQuery:
                 params[index] = value
         with connection.cursor() as cursor:
             cursor.execute(self.sql, params)
+            if self.begins:
+                cursor.nextset()  # past BEGIN's result
             rows = [list(row) for row in cursor.fetchmany(2)]
         for row in rows:
             for index, convs, expression in self.converters:

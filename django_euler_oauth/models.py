@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -172,7 +173,8 @@ class _RowRead:
     __slots__ = ("client_attnames", "client_indexes", "conn_attnames", "conn_indexes",
                  "local_setter", "query", "remote_setter")
 
-    def __init__(self, alias: str, for_update: bool, lock_timeout: bool = False) -> None:
+    def __init__(self, alias: str, for_update: bool, lock_timeout: bool = False,
+                 begin: bool = False) -> None:
         from django.db import connections
         from django.db.models import BooleanField
         from django.db.models.expressions import RawSQL
@@ -189,7 +191,9 @@ class _RowRead:
             features = connections[alias].features
             queryset = queryset.select_for_update(
                 of=("self",) if features.has_select_for_update_of else ())
-        self.query = CompiledQuery(queryset[:2], alias, (_USER_MARK, _TIMEOUT_MARK))
+        # Django compiles FOR UPDATE only inside a transaction: one that sends nothing.
+        with transaction.atomic(using=alias) if begin else contextlib.nullcontext():
+            self.query = CompiledQuery(queryset[:2], alias, (_USER_MARK, _TIMEOUT_MARK), begin)
         info = self.query.compiler.klass_info
         assert info is not None
         related = info["related_klass_infos"][0]
@@ -218,7 +222,7 @@ class _RowRead:
 
 class ConnectionQuerySet(models.QuerySet["Connection"]):
     def get_with_client(self, pk: int, *, for_update: bool = False,
-                        lock_timeout_ms: int | None = None) -> Connection:
+                        lock_timeout_ms: int | None = None, begin: bool = False) -> Connection:
         """Connection ``pk`` with its client, as ``select_related("client").get(pk=pk)``.
 
         ``for_update`` adds ``SELECT ... FOR UPDATE OF`` the connection's row (call it
@@ -227,6 +231,8 @@ class ConnectionQuerySet(models.QuerySet["Connection"]):
         transaction's ``lock_timeout`` (as ``SET LOCAL`` would; it stays set until the
         transaction ends), so the wait for the row lock is bounded. The SQL is compiled
         once per database connection: this is the refresh path's read of the row.
+        ``begin`` (PostgreSQL, with ``lock_timeout_ms``, Django in autocommit): the
+        statement begins the transaction too (``locking.locked_connection(short=True)``).
         Raises ``Connection.DoesNotExist``.
         """
         from django.db import connections
@@ -236,21 +242,28 @@ class ConnectionQuerySet(models.QuerySet["Connection"]):
         if lock_timeout_ms is not None and (not for_update
                                             or connection.vendor != "postgresql"):
             raise ValueError("lock_timeout_ms needs for_update on PostgreSQL.")
-        read = per_connection(connection, "_euler_oauth_row_read",
-                              (for_update, lock_timeout_ms is not None),
-                              lambda: _RowRead(alias, for_update, lock_timeout_ms is not None))
+        if begin and lock_timeout_ms is None:
+            raise ValueError("begin needs lock_timeout_ms.")
+        timed = lock_timeout_ms is not None
+        read = per_connection(connection, "_euler_oauth_row_read", (for_update, timed, begin),
+                              lambda: _RowRead(alias, for_update, timed, begin))
         return read.get(alias, connection, pk, lock_timeout_ms)
 
-    def save_fields(self, row: Connection, fields: tuple[str, ...]) -> None:
+    def save_fields(self, row: Connection, fields: tuple[str, ...], *,
+                    last: bool = False) -> None:
         """``row.save(update_fields=fields)`` without compiling an UPDATE each time.
 
         The refresh path stores every refresh this way. With a ``pre_save`` or
         ``post_save`` receiver for Connection it is exactly ``row.save(...)`` (so
         the receivers run); otherwise one UPDATE, its SQL built once per field
-        list, with the values prepared by the fields as ``save()`` would.
+        list, with the values prepared by the fields as ``save()`` would. ``last``:
+        nothing follows in the transaction, so a short transaction
+        (``locking.locked_connection(short=True)``) commits with this statement.
         """
         from django.db import DatabaseError, connections
         from django.db.models.signals import post_save, pre_save
+
+        from .locking import commit_suffix
 
         alias = row._state.db or self.db
         if (pre_save.has_listeners(Connection) or post_save.has_listeners(Connection)
@@ -273,7 +286,8 @@ class ConnectionQuerySet(models.QuerySet["Connection"]):
                   for field in targets]
         params.append(row.pk)
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            # The UPDATE's row count is the first result's, a COMMIT after it or not.
+            cursor.execute(sql + commit_suffix(alias) if last else sql, params)
             if cursor.rowcount != 1:
                 raise DatabaseError("Save with update_fields did not affect any rows.")
 

@@ -33,7 +33,7 @@ import threading
 from functools import partial
 from typing import TYPE_CHECKING
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -50,7 +50,7 @@ from .errors import (
     RetryableError,
     detached,
 )
-from .locking import locked_connection
+from .locking import locked_connection, on_commit
 from .signals import reauthorization_required, refresh_failed, token_refreshed
 
 if TYPE_CHECKING:
@@ -96,8 +96,8 @@ def mark_dead_locked(row: Connection, reason: str, error: EulerOAuthError | None
     row.status_reason = reason[:300]
     row.last_error = (str(error) if error else reason)[:300]
     row.save(update_fields=["status", "status_reason", "last_error", "updated_at"])
-    transaction.on_commit(partial(reauthorization_required.send, sender=type(row),
-                                  connection=row, reason=reason, error=error))
+    on_commit(partial(reauthorization_required.send, sender=type(row), connection=row,
+                      reason=reason, error=error), row._state.db or DEFAULT_DB_ALIAS)
     return True
 
 
@@ -149,7 +149,8 @@ def _refresh(pk: int, connection: Connection | None, *, force: bool = False,
     asked_at = timezone.now()
     error: EulerOAuthError | None = None
     outcome = Outcome.SKIPPED
-    with locked_connection(pk) as row:
+    with locked_connection(pk, short=True) as row:
+        alias = row._state.db or DEFAULT_DB_ALIAS
         if row.status != row.Status.ACTIVE:
             _copy_into(connection, row)
             return Outcome.SKIPPED, _inactive_error(row)
@@ -188,8 +189,8 @@ def _refresh(pk: int, connection: Connection | None, *, force: bool = False,
                     logger.warning("Refresh of connection %s failed: %s", row.pk, err)
                     row.last_error = str(err)[:300] or type(err).__name__
                     row.save(update_fields=["last_error", "updated_at"])
-                    transaction.on_commit(partial(
-                        refresh_failed.send, sender=type(row), connection=row, error=err))
+                    on_commit(partial(refresh_failed.send, sender=type(row), connection=row,
+                                      error=err), alias)
                     outcome = Outcome.FAILED
             else:
                 row.access_token = tokens.access_token
@@ -202,10 +203,11 @@ def _refresh(pk: int, connection: Connection | None, *, force: bool = False,
                 row.expires_at = tokens.expires_at
                 row.refreshed_at = now
                 row.last_error = ""
-                # One UPDATE compiled once per connection (row.save() with save signals).
-                type(row).objects.save_fields(row, _STORED_ON_REFRESH)
-                transaction.on_commit(partial(
-                    token_refreshed.send, sender=type(row), connection=row))
+                # One UPDATE compiled once per connection (row.save() with save signals),
+                # carrying the COMMIT in a short transaction.
+                type(row).objects.save_fields(row, _STORED_ON_REFRESH, last=True)
+                on_commit(partial(token_refreshed.send, sender=type(row), connection=row),
+                          alias)
                 outcome = Outcome.REFRESHED
     _copy_into(connection, row)
     return outcome, error
