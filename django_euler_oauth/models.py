@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .compiled import CompiledQuery, per_connection
+from .compiled import CompiledQuery, kept_cursor, per_connection
 from .conf import app_settings
 from .errors import UnknownClient
 from .fields import EncryptedTextField
@@ -285,7 +285,7 @@ class ConnectionQuerySet(models.QuerySet["Connection"]):
         params = [field.get_db_prep_save(field.pre_save(row, False), connection)
                   for field in targets]
         params.append(row.pk)
-        with connection.cursor() as cursor:
+        with kept_cursor(connection) as cursor:
             # The UPDATE's row count is the first result's, a COMMIT after it or not.
             cursor.execute(sql + commit_suffix(alias) if last else sql, params)
             if cursor.rowcount != 1:
