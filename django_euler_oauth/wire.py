@@ -12,15 +12,17 @@ no proxy from the environment, a request without files or query parameters, and
 ``requests``' sending machinery as shipped (a test library that patches it,
 such as ``responses``, ``requests-mock`` or ``vcrpy``, is detected and gets the
 call through ``requests``): see ``client._wire_ok``. The limits are those of
-:mod:`.transport`: the whole call (connect, TLS, send, status line, headers,
-body) ends by the deadline, because every socket operation waits at most for
-what is left of it; an answer above the size limit is refused (unread when it
-announces its size); a body shorter than its ``Content-Length`` or its chunks
+:mod:`.transport`. The whole call (connect, TLS, send,
+status line, headers, body) ends by the deadline: every wait on the socket
+(non-blocking once connected: one system call per send, wait and read) lasts at
+most what is left of it. An answer above the size limit is refused (unread when
+it announces its size); a body shorter than its ``Content-Length`` or its chunks
 is an error. Nothing is retried: a refresh token sent once may already be spent.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import select
 import socket
@@ -164,28 +166,68 @@ def _connect(scheme: str, host: str, port: int, context: ssl.SSLContext | None,
         if context is not None:
             sock.settimeout(_left(deadline))
             sock = context.wrap_socket(sock, server_hostname=host.strip("[]"))
+        # From here on every wait is a poll of our own (_wait): a socket with a timeout
+        # would poll before each send and read, and switch modes with each new timeout.
+        sock.setblocking(False)
     except BaseException:
         sock.close()
         raise
     return sock
 
 
+def _wait(sock: socket.socket, event: int, deadline: float) -> None:
+    """Wait until ``sock`` is ready for ``event`` (POLLIN, POLLOUT); TimeoutError at the end."""
+    poller = select.poll()
+    poller.register(sock, event)
+    while not poller.poll(math.ceil(_left(deadline) * 1000)):
+        pass  # nothing yet (woken early): _left raises once the deadline has passed
+
+
+def _send(sock: socket.socket, data: bytes, deadline: float) -> None:
+    """All of ``data`` by ``deadline`` (usually one system call)."""
+    view = memoryview(data)
+    while view:
+        try:
+            sent = sock.send(view)
+        except (BlockingIOError, ssl.SSLWantWriteError):
+            _wait(sock, select.POLLOUT, deadline)
+            continue
+        except ssl.SSLWantReadError:  # TLS renegotiation: the peer speaks first
+            _wait(sock, select.POLLIN, deadline)
+            continue
+        view = view[sent:]
+
+
 class _Reader:
     """Buffered reads from ``sock``, each waiting at most until ``deadline``."""
 
-    __slots__ = ("buf", "deadline", "sock")
+    __slots__ = ("buf", "deadline", "sock", "waited")
 
     def __init__(self, sock: socket.socket, deadline: float) -> None:
         self.sock, self.deadline, self.buf = sock, deadline, bytearray()
+        self.waited = False
 
     def fill(self) -> bool:
         """Read what has arrived (waiting for some); False at the end of the stream."""
-        self.sock.settimeout(_left(self.deadline))
-        data = self.sock.recv(CHUNK)
-        if not data:
-            return False
-        self.buf += data
-        return True
+        sock = self.sock
+        pending = getattr(sock, "pending", None)
+        if not self.waited and not (pending and pending()):
+            # The answer to a request just sent is not there yet: wait, then read.
+            self.waited = True
+            _wait(sock, select.POLLIN, self.deadline)
+        while True:
+            try:
+                data = sock.recv(CHUNK)
+            except (BlockingIOError, ssl.SSLWantReadError):
+                _wait(sock, select.POLLIN, self.deadline)
+                continue
+            except ssl.SSLWantWriteError:
+                _wait(sock, select.POLLOUT, self.deadline)
+                continue
+            if not data:
+                return False
+            self.buf += data
+            return True
 
     def line(self, limit: int) -> bytes | None:
         """One CRLF-terminated line (without it), None when the stream ends first."""
@@ -352,8 +394,7 @@ def exchange(method: str, scheme: str, host: str, port: int,
             # A CA bundle or client certificate that cannot be loaded fails here, as a call.
             context = tls_context(verify, cert) if scheme == "https" else None
             sock = _connect(scheme, host, port, context, deadline)
-        sock.settimeout(_left(deadline))
-        sock.sendall(head + body if body else head)
+        _send(sock, head + body if body else head, deadline)
         reader = _Reader(sock, deadline)
         status, reason, version, headers = _head(reader)
     except (OSError, ValueError) as err:  # socket, TLS and head errors; timeouts

@@ -904,6 +904,40 @@ def test_a_trickling_answer_ends_at_the_deadline(wire_server, oauth, settings, p
     assert len(server.requests) == 1
 
 
+@pytest.mark.parametrize("tls", [False, True])
+def test_a_request_larger_than_the_socket_buffers_is_sent_whole(wire_server, oauth, pki,
+                                                                monkeypatch, tls):
+    """The socket is non-blocking: a send that fills the buffers waits for the peer."""
+    refresh_token = "r" * (8 * 1024 * 1024)
+    lengths = []
+
+    def slow_reader(link: Link) -> None:
+        time.sleep(0.3)  # the client's sends block meanwhile
+        request = link.request()
+        if request is not None:
+            lengths.append(len(request.partition(b"\r\n\r\n")[2]))
+            link.send(numbered(1))
+
+    server = wire_server(slow_reader, tls=pki.ip_context if tls else None)
+    monkeypatch.setattr(get_session(), "verify", str(pki.ca_file))
+    oauth.token_url = server.url + TOKEN
+    assert ProviderClient(oauth).refresh(refresh_token).access_token == "access-1"
+    assert lengths and lengths[0] > len(refresh_token)  # the whole form arrived
+    assert requests_pools(server) == []
+
+
+def test_a_peer_that_never_reads_ends_the_call_at_the_deadline(wire_server, oauth, settings):
+    settings.EULER_OAUTH_HTTP_TIMEOUT = 0.5
+    server = wire_server(lambda link: link.server.stopped.wait(WAIT))  # reads nothing
+    oauth.token_url = server.url + TOKEN
+    started = time.monotonic()
+    with pytest.raises(TransportError, match="timed out"):
+        ProviderClient(oauth).refresh("r" * (64 * 1024 * 1024))
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.5, f"the call took {elapsed:.1f} s with a 0.5 s timeout"
+    assert requests_pools(server) == []
+
+
 @pytest.mark.parametrize("url", ["not a url", "http://", "ftp-less://host/token"])
 def test_a_token_url_that_is_no_url_is_a_transport_error(oauth, url):
     """Before any byte is sent: requests' own URL errors become TransportError, typed."""
