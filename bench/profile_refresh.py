@@ -6,6 +6,10 @@ token endpoint (bench/token_provider.py) in its own process; CPU is this process
 ``--profile`` the loop runs under cProfile and the top functions are printed.
 
     BENCH_DB=postgres PYTHONPATH=. .venv/bin/python -m bench.profile_refresh 500 [--profile]
+
+``--command`` runs ``euler_oauth_refresh`` in this process instead (``--workers N``,
+default 16; ``--latency MS`` of the token endpoint): its CPU per refresh beside the
+voluntary context switches per refresh, which show what threads cost under the GIL.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ import time
 from bench.common import setup_django
 
 
-def _command(pks: list[int], count: int, provider: object, profile: bool) -> None:
-    """``euler_oauth_refresh --workers 16`` in this process, after 50 warm-up refreshes."""
+def _command(pks: list[int], count: int, provider: object, profile: bool,
+             workers: int) -> None:
+    """``euler_oauth_refresh --workers N`` in this process, after 50 warm-up refreshes."""
     import io
+    import resource
 
     from django.core.management import call_command
 
@@ -54,17 +60,22 @@ def _command(pks: list[int], count: int, provider: object, profile: bool) -> Non
                 profiler.disable()
 
         maintenance.refresh_one = refresh_one  # type: ignore[assignment]
+    switches = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
     cpu, wall, main_cpu = time.process_time(), time.perf_counter(), time.thread_time()
-    call_command("euler_oauth_refresh", "--workers", "16", "--within", "600",
+    call_command("euler_oauth_refresh", "--workers", str(workers), "--within", "600",
                  stdout=io.StringIO(), verbosity=0)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    switches = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw - switches
     main_cpu = time.thread_time() - main_cpu
     refreshed = int(provider.get("count") - answered)  # type: ignore[attr-defined]
     provider_ms = (provider.get("cpu") - provider_cpu) / max(refreshed, 1) * 1000  # type: ignore[attr-defined]
-    print(json.dumps({"refreshes": refreshed, "of": count, "rate_per_s": round(refreshed / wall),
+    print(json.dumps({"workers": workers, "refreshes": refreshed, "of": count,
+                      "rate_per_s": round(refreshed / wall),
                       "cpu_ms_per_refresh": round(cpu / max(refreshed, 1) * 1000, 3),
                       "dispatch_cpu_ms_per_refresh": round(main_cpu / max(refreshed, 1) * 1000, 3),
-                      "provider_cpu_ms_per_refresh": round(provider_ms, 3)}), flush=True)
+                      "provider_cpu_ms_per_refresh": round(provider_ms, 3),
+                      "context_switches_per_refresh": round(switches / max(refreshed, 1), 1)}),
+          flush=True)
     if profilers:
         stats = pstats.Stats(profilers[0])
         for other in profilers[1:]:
@@ -88,7 +99,9 @@ def main() -> None:
     try:
         pks = lean_provider_connections(provider.url, count + 50)
         if "--command" in sys.argv:
-            _command(pks, count, provider, profile)
+            workers = (int(sys.argv[sys.argv.index("--workers") + 1])
+                       if "--workers" in sys.argv else 16)
+            _command(pks, count, provider, profile, workers)
             return
         within = datetime.timedelta(seconds=600)
         for pk in pks[:50]:  # warm-up: connections, compiled statements
