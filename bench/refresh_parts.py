@@ -44,8 +44,8 @@ def main() -> None:
 
     parts: list[tuple[Any, str, str]] = [
         (ConnectionQuerySet, "get_with_client", "locked row read (BEGIN + SELECT, instances)"),
-        (ConnectionQuerySet, "save_fields", "UPDATE (fields prepared, 2 encryptions)"),
-        (BaseDatabaseWrapper, "commit", "COMMIT"),
+        (ConnectionQuerySet, "save_fields", "UPDATE (fields, 2 encryptions; + COMMIT)"),
+        (BaseDatabaseWrapper, "commit", "COMMIT apart (none in a short transaction)"),
         (client.ProviderClient, "refresh", "provider call, whole"),
         (client.wire, "exchange", "  of which the HTTP exchange"),
     ]
