@@ -55,11 +55,11 @@ class _Short:
         self.nested = 0  # locked_connection blocks inside it (they join it)
 
 
-_open = threading.local()  # alias -> _Short, in .by_alias
+_SHORT = "_euler_oauth_short"  # the open _Short, kept on the (per-thread) database connection
 
 
 def _short(alias: str) -> _Short | None:
-    return getattr(_open, "by_alias", {}).get(alias)
+    return connections[alias].__dict__.get(_SHORT)
 
 
 def on_commit(callback: Callable[[], Any], using: str) -> None:
@@ -215,9 +215,7 @@ def _locked_short(db: Any, alias: str, pk: int, db_wait_ms: int) -> Iterator[Con
         finally:
             state.nested -= 1
         return
-    state = _Short()
-    by_alias = _open.__dict__.setdefault("by_alias", {})
-    by_alias[alias] = state
+    state = db.__dict__[_SHORT] = _Short()
     try:
         try:
             row = rows.get_with_client(pk, for_update=True, lock_timeout_ms=db_wait_ms,
@@ -229,6 +227,6 @@ def _locked_short(db: Any, alias: str, pk: int, db_wait_ms: int) -> Iterator[Con
         if not state.committed:
             _end_short(db, commit=True)
     finally:
-        del by_alias[alias]
+        del db.__dict__[_SHORT]
     for callback in state.callbacks:  # after the commit, as transaction.on_commit
         callback()

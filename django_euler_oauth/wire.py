@@ -318,12 +318,9 @@ def _body(reader: _Reader, method: str, status: int, headers: CaseInsensitiveDic
         return _until_close(reader, limit), False
     if declared > limit:
         raise BodyError("too_large", f"it announces {declared} bytes (limit {limit})")
-    while len(reader.buf) < declared:
-        if not reader.fill():
-            raise BodyError("truncated",
-                            f"it ended after {len(reader.buf)} of {declared} bytes")
-    data = bytes(reader.buf[:declared])
-    del reader.buf[:declared]
+    data = reader.take(declared)
+    if data is None:  # take leaves what did arrive in the buffer
+        raise BodyError("truncated", f"it ended after {len(reader.buf)} of {declared} bytes")
     return data, True
 
 

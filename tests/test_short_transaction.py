@@ -304,3 +304,34 @@ def test_a_failed_nested_block_rolls_back_the_whole_short_transaction(oauth, mak
     assert idle()
     assert Connection.objects.get(pk=first.pk).status_reason == ""
     assert lock_is_free(first.pk) and lock_is_free(other.pk)
+
+
+def test_logged_queries_still_show_the_refresh(provider, oauth, make_connection, user,
+                                               django_user_model):
+    """While queries are logged (DEBUG, assertNumQueries), the refresh's statements are
+    logged too: the kept cursor is not used then."""
+    from django.test.utils import CaptureQueriesContext
+
+    provider.default(TOKEN, Answer(200, token_body("access-1", "refresh-1")))
+    before = make_connection(user, oauth, expires_in=-5)
+    refresh_connection(Connection.objects.get(pk=before.pk))  # a cursor is kept from here
+    conn = make_connection(django_user_model.objects.create_user("bob"), oauth, expires_in=-5)
+    with CaptureQueriesContext(db) as logged:
+        refresh_connection(Connection.objects.get(pk=conn.pk))
+    sql = [query["sql"] for query in logged.captured_queries]
+    assert sum(1 for text in sql if text.startswith("BEGIN; SELECT")) == 1, sql
+    assert sum(1 for text in sql if text.startswith("UPDATE") and "COMMIT" in text) == 1, sql
+
+
+def test_a_refresh_after_the_database_connection_was_replaced(provider, oauth,
+                                                              make_connection, user):
+    provider.handle(TOKEN, lambda received: Answer(200, token_body(
+        f"access-{len(provider.requests_to(TOKEN))}", "refresh-x")))
+    first = make_connection(user, oauth, expires_in=-5)
+    assert refresh_connection(Connection.objects.get(pk=first.pk)).access_token == "access-1"
+    db.close()  # the cursor kept for the refresh path belonged to the old session
+    Connection.objects.filter(pk=first.pk).update(
+        expires_at=Connection.objects.get(pk=first.pk).expires_at
+        - datetime.timedelta(days=1))
+    assert refresh_connection(Connection.objects.get(pk=first.pk)).access_token == "access-2"
+    assert stored(first.pk)["access_token"] == "access-2" and idle()
