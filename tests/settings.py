@@ -49,7 +49,8 @@ TEMPLATES = [{
 def _pg(name: str) -> dict[str, Any]:
     return {
         "ENGINE": "django.db.backends.postgresql",
-        "NAME": name,
+        # A prefix keeps side-by-side runs on one cluster apart (their test databases).
+        "NAME": os.environ.get("EULER_TEST_PG_PREFIX", "") + name,
         "USER": os.environ.get("EULER_TEST_PG_USER", "postgres"),
         "HOST": os.environ.get("EULER_TEST_PG_HOST", "127.0.0.1"),
         "PORT": os.environ.get("EULER_TEST_PG_PORT", "54329"),
