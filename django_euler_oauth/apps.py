@@ -9,11 +9,14 @@ class EulerOAuthConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.db.models.signals import pre_delete
+        from django.db.models.signals import post_delete, post_save, pre_delete
 
         from . import checks  # noqa: F401  (registers the system checks)
-        from .models import Connection
+        from .models import Connection, OAuthClient, forget_default_client
         from .revocation import revoke_on_delete
 
         pre_delete.connect(revoke_on_delete, sender=Connection,
                            dispatch_uid="django_euler_oauth.revoke_on_delete")
+        for signal in (post_save, post_delete):
+            signal.connect(forget_default_client, sender=OAuthClient,
+                           dispatch_uid="django_euler_oauth.forget_default_client")

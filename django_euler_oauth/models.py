@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime
+import time
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .compiled import CompiledQuery, kept_cursor, per_connection
 from .conf import app_settings
 from .errors import UnknownClient
 from .fields import EncryptedTextField
@@ -138,202 +137,82 @@ class OAuthClient(models.Model):
         return self.api_base_url.rstrip("/") + "/" + path.lstrip("/")
 
 
-class ActiveClientCount(models.Expression):
-    """``(SELECT COUNT(*) FROM oauthclient WHERE is_active)`` as a column.
-
-    A hand-written expression rather than ``Subquery``: compiling a nested
-    queryset costs about half of a whole token read on the per-request path.
-    """
-
-    output_field = models.IntegerField()
-
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
-        table = connection.ops.quote_name(OAuthClient._meta.db_table)
-        column = connection.ops.quote_name("is_active")
-        # Both names are ours, quoted by the backend: nothing user-supplied is interpolated.
-        sql = f"(SELECT COUNT(*) FROM {table} WHERE {table}.{column} = %s)"  # noqa: S608
-        return sql, (True,)
-
-
 #: The columns a token read needs (``Connection.default_for``): the rest are deferred,
 #: loaded on first access. The client row is not read: a refresh re-reads the whole
 #: row, client included, under the row lock.
 TOKEN_READ_FIELDS = ("id", "user_id", "client_id", "status", "access_token", "expires_at")
 
-_USER_MARK = -7_428_519_903  # stands for the user's pk while the query is compiled once
-_TIMEOUT_MARK = "-7428519903ms"  # stands for the lock_timeout in the row read
-_SLUG_MARK = "euler-oauth-default-client-slug-placeholder"
+#: How long a process trusts its answer to "which client is the default?" (seconds).
+#: Saving or deleting an OAuthClient forgets it at once in this process; other processes
+#: notice within this time. The token read still checks that the client is active.
+DEFAULT_CLIENT_CACHE_SECONDS = 10.0
+
+_default_client_ids: dict[tuple[str, str | None], tuple[int | None, float]] = {}
 
 
-class _RowRead:
-    """``Connection.objects.select_related("client")[.select_for_update(of=self)].get(pk=..)``,
-    compiled once per database connection (the refresh path reads this row every time).
+def forget_default_client(**_kwargs: Any) -> None:
+    """Drop the cached default client ids (connected to OAuthClient's save and delete)."""
+    _default_client_ids.clear()
+
+
+def default_client_id(alias: str) -> int | None:
+    """The pk of the default client on database ``alias``, or None when there is none.
+
+    ``EULER_OAUTH_DEFAULT_CLIENT`` when set (if active), else the only active client.
+    Kept per process for :data:`DEFAULT_CLIENT_CACHE_SECONDS`: the token read runs on
+    every request that reads the token, and the answer changes only when an admin
+    edits the clients.
     """
-
-    __slots__ = ("client_attnames", "client_indexes", "conn_attnames", "conn_indexes",
-                 "local_setter", "query", "remote_setter")
-
-    def __init__(self, alias: str, for_update: bool, lock_timeout: bool = False,
-                 begin: bool = False) -> None:
-        from django.db import connections
-        from django.db.models import BooleanField
-        from django.db.models.expressions import RawSQL
-
-        queryset = Connection.objects.using(alias).select_related("client").filter(
-            pk=_USER_MARK).order_by()
-        if lock_timeout:
-            # PostgreSQL: the transaction's lock_timeout set by the statement that takes
-            # the lock (a filter runs below the plan's LockRows node, so before the wait):
-            # one round trip instead of a SET LOCAL of its own.
-            queryset = queryset.filter(RawSQL("set_config('lock_timeout', %s, true) <> ''",
-                                              [_TIMEOUT_MARK], output_field=BooleanField()))
-        if for_update:
-            features = connections[alias].features
-            queryset = queryset.select_for_update(
-                of=("self",) if features.has_select_for_update_of else ())
-        # Django compiles FOR UPDATE only inside a transaction: one that sends nothing.
-        with transaction.atomic(using=alias) if begin else contextlib.nullcontext():
-            self.query = CompiledQuery(queryset[:2], alias, (_USER_MARK, _TIMEOUT_MARK), begin)
-        info = self.query.compiler.klass_info
-        assert info is not None
-        related = info["related_klass_infos"][0]
-        self.conn_indexes = list(info["select_fields"])
-        self.client_indexes = list(related["select_fields"])
-        self.conn_attnames = self.query.attnames(self.conn_indexes)
-        self.client_attnames = self.query.attnames(self.client_indexes)
-        self.local_setter = related["local_setter"]
-        self.remote_setter = related["remote_setter"]
-
-    def get(self, alias: str, connection: Any, pk: int,
-            lock_timeout_ms: int | None = None) -> Connection:
-        rows = self.query.rows(connection, {_USER_MARK: pk,
-                                            _TIMEOUT_MARK: f"{int(lock_timeout_ms or 0)}ms"})
-        if not rows:
-            raise Connection.DoesNotExist(f"No connection with pk {pk}.")
-        row = rows[0]
-        instance = Connection.from_db(alias, self.conn_attnames,
-                                      [row[i] for i in self.conn_indexes])
-        client = OAuthClient.from_db(alias, self.client_attnames,
-                                     [row[i] for i in self.client_indexes])
-        self.local_setter(instance, client)
-        self.remote_setter(client, instance)
-        return instance
+    slug = app_settings.DEFAULT_CLIENT or None
+    key = (alias, slug)
+    now = time.monotonic()
+    cached = _default_client_ids.get(key)
+    if cached is not None and cached[1] > now:
+        return cached[0]
+    active = OAuthClient.objects.using(alias).active()
+    if slug:
+        ids = list(active.filter(slug=slug).values_list("pk", flat=True)[:1])
+    else:
+        ids = list(active.values_list("pk", flat=True)[:2])
+    found = ids[0] if len(ids) == 1 else None
+    _default_client_ids[key] = (found, now + DEFAULT_CLIENT_CACHE_SECONDS)
+    return found
 
 
 class ConnectionQuerySet(models.QuerySet["Connection"]):
-    def get_with_client(self, pk: int, *, for_update: bool = False,
-                        lock_timeout_ms: int | None = None, begin: bool = False) -> Connection:
-        """Connection ``pk`` with its client, as ``select_related("client").get(pk=pk)``.
+    def locked_with_client(self, pk: int) -> Connection:
+        """Connection ``pk`` and its client, the connection's row locked (``FOR UPDATE``).
 
-        ``for_update`` adds ``SELECT ... FOR UPDATE OF`` the connection's row (call it
-        inside a transaction, on a backend that has row locks). ``lock_timeout_ms``
-        (PostgreSQL, with ``for_update``): the same statement first sets the
-        transaction's ``lock_timeout`` (as ``SET LOCAL`` would; it stays set until the
-        transaction ends), so the wait for the row lock is bounded. The SQL is compiled
-        once per database connection: this is the refresh path's read of the row.
-        ``begin`` (PostgreSQL, with ``lock_timeout_ms``, Django in autocommit): the
-        statement begins the transaction too (``locking.locked_connection(short=True)``).
-        Raises ``Connection.DoesNotExist``.
+        Call it inside ``transaction.atomic``. The lock is taken on the connection's row
+        only where the database can say so (``FOR UPDATE OF``); on databases without
+        row locks (SQLite) it is a plain read. Raises ``Connection.DoesNotExist``.
         """
         from django.db import connections
 
-        alias = self.db
-        connection = connections[alias]
-        if lock_timeout_ms is not None and (not for_update
-                                            or connection.vendor != "postgresql"):
-            raise ValueError("lock_timeout_ms needs for_update on PostgreSQL.")
-        if begin and lock_timeout_ms is None:
-            raise ValueError("begin needs lock_timeout_ms.")
-        timed = lock_timeout_ms is not None
-        read = per_connection(connection, "_euler_oauth_row_read", (for_update, timed, begin),
-                              lambda: _RowRead(alias, for_update, timed, begin))
-        return read.get(alias, connection, pk, lock_timeout_ms)
-
-    def save_fields(self, row: Connection, fields: tuple[str, ...], *,
-                    last: bool = False) -> None:
-        """``row.save(update_fields=fields)`` without compiling an UPDATE each time.
-
-        The refresh path stores every refresh this way. With a ``pre_save`` or
-        ``post_save`` receiver for Connection it is exactly ``row.save(...)`` (so
-        the receivers run); otherwise one UPDATE, its SQL built once per field
-        list, with the values prepared by the fields as ``save()`` would. ``last``:
-        nothing follows in the transaction, so a short transaction
-        (``locking.locked_connection(short=True)``) commits with this statement.
-        """
-        from django.db import DatabaseError, connections
-        from django.db.models.signals import post_save, pre_save
-
-        from .locking import commit_suffix
-
-        alias = row._state.db or self.db
-        if (pre_save.has_listeners(Connection) or post_save.has_listeners(Connection)
-                or row.pk is None):
-            row.save(update_fields=list(fields), using=alias)
-            return
-        connection = connections[alias]
-
-        def build() -> tuple[str, list[Any]]:
-            meta = Connection._meta
-            quote = connection.ops.quote_name
-            targets: list[Any] = [meta.get_field(name) for name in fields]
-            sets = ", ".join(f"{quote(str(field.column))} = %s" for field in targets)
-            pk_column = quote(str(meta.pk.column) if meta.pk is not None else "id")
-            sql = f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {pk_column} = %s"  # noqa: S608
-            return sql, targets
-
-        sql, targets = per_connection(connection, "_euler_oauth_updates", fields, build)
-        params = [field.get_db_prep_save(field.pre_save(row, False), connection)
-                  for field in targets]
-        params.append(row.pk)
-        with kept_cursor(connection) as cursor:
-            # The UPDATE's row count is the first result's, a COMMIT after it or not.
-            cursor.execute(sql + commit_suffix(alias) if last else sql, params)
-            if cursor.rowcount != 1:
-                raise DatabaseError("Save with update_fields did not affect any rows.")
-
-    @staticmethod
-    def _default_lookup(alias: str, with_slug: bool) -> CompiledQuery:
-        def build() -> CompiledQuery:
-            queryset = (Connection.objects.using(alias)
-                        .filter(status=Connection.Status.ACTIVE, user_id=_USER_MARK,
-                                client__is_active=True)
-                        .only(*TOKEN_READ_FIELDS).order_by())
-            if with_slug:
-                queryset = queryset.filter(client__slug=_SLUG_MARK)
-            else:
-                queryset = queryset.annotate(n_clients=ActiveClientCount())
-            return CompiledQuery(queryset[:2], alias, (_USER_MARK, _SLUG_MARK))
-
-        from django.db import connections
-
-        return per_connection(connections[alias], "_euler_oauth_default_for", with_slug, build)
+        features = connections[self.db].features
+        queryset = self.select_related("client")
+        if features.has_select_for_update:
+            queryset = queryset.select_for_update(
+                of=("self",) if features.has_select_for_update_of else ())
+        return queryset.get(pk=pk)
 
     def default_for(self, user: Any) -> Connection | None:
-        """The user's active connection for the default client, in one query, or None.
+        """The user's most recently connected active connection for the default client.
 
-        The default client is ``EULER_OAUTH_DEFAULT_CLIENT``, else the only
-        active client (counted in the same query). Only the columns a token
-        read needs are loaded (:data:`TOKEN_READ_FIELDS`); any other field is
-        loaded when first read, like a field deferred with ``.only()``.
+        One query, or none for an anonymous user or when there is no default client
+        (``EULER_OAUTH_DEFAULT_CLIENT``, else the only active client; see
+        :func:`default_client_id`). Only the columns a token read needs are loaded
+        (:data:`TOKEN_READ_FIELDS`); any other field is loaded when first read, as
+        with ``.only()``.
         """
         if not getattr(user, "is_authenticated", False):
             return None
-        from django.db import connections
-
-        alias = self.db
-        slug = app_settings.DEFAULT_CLIENT
-        lookup = self._default_lookup(alias, bool(slug))
-        rows = lookup.rows(connections[alias], {_USER_MARK: user.pk, _SLUG_MARK: slug})
-        if slug:
-            if not rows:
-                return None
-            values = rows[0]
-        else:
-            if len(rows) != 1 or rows[0][-1] != 1:
-                return None
-            values = rows[0][:-1]
-        attnames = lookup.names[:len(values)]
-        return Connection.from_db(alias, attnames, values)
+        client_id = default_client_id(self.db)
+        if client_id is None:
+            return None
+        return (self.filter(user_id=user.pk, client_id=client_id, client__is_active=True,
+                            status=Connection.Status.ACTIVE)
+                .only(*TOKEN_READ_FIELDS).order_by("-connected_at", "-pk").first())
 
     def active(self) -> ConnectionQuerySet:
         return self.filter(status=Connection.Status.ACTIVE)

@@ -33,7 +33,7 @@ import threading
 from functools import partial
 from typing import TYPE_CHECKING
 
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, router, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -50,7 +50,7 @@ from .errors import (
     RetryableError,
     detached,
 )
-from .locking import locked_connection, on_commit
+from .locking import locked_connection
 from .signals import reauthorization_required, refresh_failed, token_refreshed
 
 if TYPE_CHECKING:
@@ -62,9 +62,26 @@ _COPIED_FIELDS = ("access_token", "refresh_token", "scope", "expires_at", "refre
                   "status", "status_reason", "last_error", "refreshed_at", "updated_at")
 
 
-#: What a successful refresh stores (ConnectionQuerySet.save_fields).
+#: What a successful refresh stores.
 _STORED_ON_REFRESH = ("access_token", "refresh_token", "refresh_expires_at", "scope",
                       "expires_at", "refreshed_at", "last_error", "updated_at")
+
+
+def _store(row: Connection, fields: tuple[str, ...]) -> None:
+    """Write ``fields`` of ``row`` (read under :func:`locked_connection`) in one UPDATE.
+
+    ``QuerySet.update()``, not ``save()``: no ``pre_save``/``post_save`` receiver (code
+    that is not ours) runs between the provider's answer and the commit of what it
+    rotated. The app's own signals are sent after the commit.
+    """
+    row.updated_at = timezone.now()
+    type(row)._base_manager.using(_alias(row)).filter(pk=row.pk).update(
+        **{name: row.__dict__[name] for name in fields})
+
+
+def _alias(connection: Connection) -> str:
+    """The database ``connection`` was read from (a tenant's, with a router)."""
+    return connection._state.db or router.db_for_write(type(connection))
 
 
 class Outcome:
@@ -95,9 +112,10 @@ def mark_dead_locked(row: Connection, reason: str, error: EulerOAuthError | None
     row.status = row.Status.REAUTHORIZATION_REQUIRED
     row.status_reason = reason[:300]
     row.last_error = (str(error) if error else reason)[:300]
-    row.save(update_fields=["status", "status_reason", "last_error", "updated_at"])
-    on_commit(partial(reauthorization_required.send, sender=type(row), connection=row,
-                      reason=reason, error=error), row._state.db or DEFAULT_DB_ALIAS)
+    _store(row, ("status", "status_reason", "last_error", "updated_at"))
+    transaction.on_commit(partial(reauthorization_required.send, sender=type(row),
+                                  connection=row, reason=reason, error=error),
+                          using=_alias(row))
     return True
 
 
@@ -126,7 +144,7 @@ def mark_reauthorization_required(connection: Connection, reason: str,
     Returns True when this call made the change, False otherwise.
     """
     try:
-        with locked_connection(connection.pk) as row:
+        with locked_connection(connection.pk, using=_alias(connection)) as row:
             if rejected_token is not None and row.access_token != rejected_token:
                 changed = False
             else:
@@ -138,18 +156,19 @@ def mark_reauthorization_required(connection: Connection, reason: str,
 
 
 @sensitive_variables("rejected_token")
-def _refresh(pk: int, connection: Connection | None, *, force: bool = False,
-             rejected_token: str | None = None,
+def _refresh(pk: int, connection: Connection | None, *, using: str | None = None,
+             force: bool = False, rejected_token: str | None = None,
              within: datetime.timedelta | None = None) -> tuple[str, EulerOAuthError | None]:
     """Refresh connection ``pk`` under the row lock if still needed; ``(outcome, error)``.
 
     ``connection``, the caller's instance, is brought up to date with the row (a batch
-    caller passes None: it has no instance to update).
+    caller passes None: it has no instance to update). ``using``: its database.
     """
     asked_at = timezone.now()
     error: EulerOAuthError | None = None
+    failure: EulerOAuthError | None = None
     outcome = Outcome.SKIPPED
-    with locked_connection(pk, short=True) as row:
+    with locked_connection(pk, using=using) as row:
         alias = row._state.db or DEFAULT_DB_ALIAS
         if row.status != row.Status.ACTIVE:
             _copy_into(connection, row)
@@ -186,12 +205,11 @@ def _refresh(pk: int, connection: Connection | None, *, force: bool = False,
                 else:
                     # Tokens, status and expiries stay as they were: a failed refresh
                     # never destroys a working token.
-                    logger.warning("Refresh of connection %s failed: %s", row.pk, err)
                     row.last_error = str(err)[:300] or type(err).__name__
-                    row.save(update_fields=["last_error", "updated_at"])
-                    on_commit(partial(refresh_failed.send, sender=type(row), connection=row,
-                                      error=err), alias)
-                    outcome = Outcome.FAILED
+                    _store(row, ("last_error", "updated_at"))
+                    transaction.on_commit(partial(refresh_failed.send, sender=type(row),
+                                                  connection=row, error=err), using=alias)
+                    failure, outcome = err, Outcome.FAILED
             else:
                 row.access_token = tokens.access_token
                 if tokens.refresh_token:  # rotated: the old one is already dead
@@ -203,12 +221,14 @@ def _refresh(pk: int, connection: Connection | None, *, force: bool = False,
                 row.expires_at = tokens.expires_at
                 row.refreshed_at = now
                 row.last_error = ""
-                # One UPDATE compiled once per connection (row.save() with save signals),
-                # carrying the COMMIT in a short transaction.
-                type(row).objects.save_fields(row, _STORED_ON_REFRESH, last=True)
-                on_commit(partial(token_refreshed.send, sender=type(row), connection=row),
-                          alias)
+                _store(row, _STORED_ON_REFRESH)
+                transaction.on_commit(partial(token_refreshed.send, sender=type(row),
+                                              connection=row), using=alias)
                 outcome = Outcome.REFRESHED
+    if failure is not None:
+        # Logged once the lock is released: a log handler is code that is not ours (one
+        # writing to the database would otherwise run inside the refresh's transaction).
+        logger.warning("Refresh of connection %s failed: %s", row.pk, failure)
     _copy_into(connection, row)
     return outcome, error
 
@@ -225,7 +245,8 @@ class _Flight:
         self.row: Connection | None = None
 
 
-_flights: dict[int, _Flight] = {}
+#: Keyed by (database alias, pk): connection 1 of one tenant's database is not another's.
+_flights: dict[tuple[str, int], _Flight] = {}
 _flights_lock = threading.Lock()
 
 
@@ -238,25 +259,27 @@ def _refresh_shared(connection: Connection) -> tuple[str, EulerOAuthError | None
     the difference between one refresh's latency and one refresh plus a
     transaction per waiting thread.
     """
-    pk = connection.pk
+    pk, alias = connection.pk, _alias(connection)
+    key = (alias, pk)
     with _flights_lock:
-        flight = _flights.get(pk)
+        flight = _flights.get(key)
         leader = flight is None
         if flight is None:
-            flight = _flights[pk] = _Flight()
+            flight = _flights[key] = _Flight()
     if leader:
         try:
-            outcome, error = _refresh(pk, connection)
+            outcome, error = _refresh(pk, connection, using=alias)
             flight.outcome, flight.error, flight.row = outcome, error, connection
             return outcome, error
         finally:
             with _flights_lock:
-                del _flights[pk]
+                del _flights[key]
             flight.done.set()
     if not flight.done.wait(app_settings.LOCK_TIMEOUT):
         raise RetryableError("Another refresh of this connection is taking too long.")
     if flight.row is None or flight.outcome is None:
-        return _refresh(pk, connection)  # the leader died of something unexpected: try ourselves
+        # The leader died of something unexpected: try ourselves.
+        return _refresh(pk, connection, using=alias)
     _copy_into(connection, flight.row)
     # A copy: one exception instance must not be raised in several threads at once.
     return flight.outcome, copy.copy(flight.error) if flight.error else None
@@ -283,8 +306,9 @@ def refresh_connection(connection: Connection, *, force: bool = False,
     """
     try:
         if force or rejected_token is not None or within is not None:
-            outcome, error = _refresh(connection.pk, connection, force=force,
-                                      rejected_token=rejected_token, within=within)
+            outcome, error = _refresh(connection.pk, connection, using=_alias(connection),
+                                      force=force, rejected_token=rejected_token,
+                                      within=within)
         else:
             outcome, error = _refresh_shared(connection)
     except connection.DoesNotExist:
@@ -299,7 +323,8 @@ def refresh_connection(connection: Connection, *, force: bool = False,
     raise error
 
 
-def refresh_if_expiring(pk: int, within: datetime.timedelta) -> tuple[str, str]:
+def refresh_if_expiring(pk: int, within: datetime.timedelta,
+                        using: str | None = None) -> tuple[str, str]:
     """Refresh connection ``pk`` if it is active and expires within ``within``.
 
     For batch callers (the ``euler_oauth_refresh`` command, the Celery task):
@@ -309,7 +334,7 @@ def refresh_if_expiring(pk: int, within: datetime.timedelta) -> tuple[str, str]:
     from .models import Connection
 
     try:
-        outcome, error = _refresh(pk, None, within=within)
+        outcome, error = _refresh(pk, None, using=using, within=within)
     except Connection.DoesNotExist:
         return Outcome.SKIPPED, ""
     except EulerOAuthError as err:  # lock timeout

@@ -57,7 +57,7 @@ def disconnect(connection: Connection, *, request: HttpRequest | None = None) ->
     Returns True when the provider confirmed the revocation, False when it could
     not be reached (the connection is disconnected here all the same).
     """
-    with locked_connection(connection.pk) as row:
+    with locked_connection(connection.pk, using=connection._state.db) as row:
         if row.status == row.Status.REVOKED and not (row.access_token or row.refresh_token):
             # Already disconnected (a double submit, two admins): nothing to do, no signal.
             _copy_into(connection, row)
@@ -70,7 +70,8 @@ def disconnect(connection: Connection, *, request: HttpRequest | None = None) ->
         row.last_error = "" if remote else "The provider could not confirm the revocation."
         row.save()
         transaction.on_commit(partial(disconnected.send, sender=type(row), connection=row,
-                                      revoked_remotely=remote, request=request))
+                                      revoked_remotely=remote, request=request),
+                              using=row._state.db)
     _copy_into(connection, row)
     return remote
 
@@ -86,7 +87,7 @@ def expire_session(connection: Connection, error: SessionExpired | None = None, 
     an old row must not revoke the grant of a reconnect made meanwhile.
     Returns True when this call made the change (the signal is sent once).
     """
-    with locked_connection(connection.pk) as row:
+    with locked_connection(connection.pk, using=connection._state.db) as row:
         if rejected_token is not None and row.access_token != rejected_token:
             _copy_into(connection, row)
             return False
@@ -101,7 +102,7 @@ def expire_session(connection: Connection, error: SessionExpired | None = None, 
             row.last_error = str(error or "session_expired")[:300]
             transaction.on_commit(partial(reauthorization_required.send, sender=type(row),
                                           connection=row, reason="session_expired",
-                                          error=error))
+                                          error=error), using=row._state.db)
         row.save()
     _copy_into(connection, row)
     return changed
@@ -120,7 +121,7 @@ def revoke_on_delete(sender: Any, instance: Connection, **kwargs: Any) -> None:
     if pk is None:
         return
     try:
-        with locked_connection(pk) as row:
+        with locked_connection(pk, using=instance._state.db) as row:
             client = row.client
             status = row.status
             access, refresh = row.access_token, row.refresh_token
@@ -142,4 +143,4 @@ def revoke_on_delete(sender: Any, instance: Connection, **kwargs: Any) -> None:
         disconnected.send(sender=type(instance), connection=instance,
                           revoked_remotely=remote, request=None)
 
-    transaction.on_commit(_revoke)
+    transaction.on_commit(_revoke, using=instance._state.db)

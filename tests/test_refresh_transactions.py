@@ -1,31 +1,30 @@
-"""The refresh's short transaction on PostgreSQL (issue #13, item 2).
+"""The refresh's transaction on PostgreSQL: plain ``transaction.atomic`` + ``select_for_update``.
 
-Outside any transaction, through psycopg 3 with client-side binding, a refresh sends
-two statements: ``BEGIN; SELECT ... FOR UPDATE`` and ``UPDATE ...; COMMIT``. These
-tests hold it to what the four-statement transaction guaranteed: the row is
-committed before any signal is sent, a receiver may open transactions of its own,
-every failure rolls back and frees the lock, the lock wait stays bounded, and where
-a short transaction cannot be had (an outer transaction, a save receiver,
-server-side binding) the ordinary one is used. PostgreSQL only (``-m postgres``);
-every other reader of the row is another thread with its own database connection.
+The row is committed before any signal is sent, a receiver may open transactions of its
+own, no code that is not ours runs between the provider's answer and the commit of the
+rotated token (save receivers, log handlers), every failure rolls back and frees the
+lock, the lock wait stays bounded, and a database session the server closed is replaced
+as Django does (``CONN_HEALTH_CHECKS``). PostgreSQL only (``-m postgres``); every other
+reader of the row is another thread with its own database connection.
 """
+
 
 from __future__ import annotations
 
 import datetime
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
 import pytest
+from django.db import close_old_connections, connections, transaction
 from django.db import connection as db
-from django.db import connections, transaction
-from django.db.models.signals import pre_save
+from django.db.models.signals import post_save, pre_save
 
 from django_euler_oauth import signals
-from django_euler_oauth.errors import InvalidGrant, RetryableError, TransportError
-from django_euler_oauth.locking import commit_suffix, locked_connection
+from django_euler_oauth.errors import InvalidGrant, RetryableError
 from django_euler_oauth.models import Connection
 from django_euler_oauth.refresh import Outcome, refresh_connection, refresh_if_expiring
 
@@ -98,7 +97,7 @@ def idle() -> bool:
     return db.connection is not None and db.connection.pgconn.transaction_status == IDLE
 
 
-def test_a_refresh_is_two_statements_committed_before_the_signal(
+def test_a_refresh_is_one_transaction_committed_before_the_signal(
         provider, oauth, make_connection, user, statements):
     provider.default(TOKEN, Answer(200, token_body("access-1", "refresh-1")))
     conn = make_connection(user, oauth, expires_in=-5)
@@ -114,9 +113,12 @@ def test_a_refresh_is_two_statements_committed_before_the_signal(
         assert outcome == (Outcome.REFRESHED, "")
     finally:
         signals.token_refreshed.disconnect(receiver)
-    assert len(statements) == 2, statements  # the receiver's reads are on another connection
-    assert statements[0].startswith("BEGIN; SELECT") and "FOR UPDATE" in statements[0]
-    assert statements[1].startswith("UPDATE") and statements[1].endswith("; COMMIT")
+    # Plain ORM statements inside transaction.atomic: the bounded lock wait, the locked
+    # read, one UPDATE (the receiver's reads are on another connection).
+    assert "lock_timeout" in statements[0], statements
+    assert sum("FOR UPDATE" in sql for sql in statements) == 1, statements
+    assert [sql.split()[0] for sql in statements if sql.startswith("UPDATE")] == ["UPDATE"]
+    assert not any("COMMIT" in sql or sql.startswith("BEGIN") for sql in statements)
     # The signal came after the commit: another connection already saw the new tokens.
     assert seen_by_receiver == [{"access_token": "access-1", "refresh_token": "refresh-1",
                                  "status": "active", "last_error": ""}]
@@ -225,7 +227,7 @@ def test_the_lock_wait_stays_bounded(provider, oauth, make_connection, user, set
         with pytest.raises(RetryableError):
             refresh_connection(Connection.objects.get(pk=conn.pk), force=True)
         assert idle()
-        with db.cursor() as cursor:  # the short transaction's lock_timeout ended with it
+        with db.cursor() as cursor:  # SET LOCAL: the lock_timeout ended with the transaction
             cursor.execute("SHOW lock_timeout")
             assert cursor.fetchone()[0] == "0"
     finally:
@@ -235,103 +237,112 @@ def test_the_lock_wait_stays_bounded(provider, oauth, make_connection, user, set
     assert refresh_connection(Connection.objects.get(pk=conn.pk)).access_token == "access-1"
 
 
-def _receiver_on_save(seen: list[bool]) -> Callable[..., None]:
-    def receiver(sender: Any, **kwargs: Any) -> None:
-        seen.append(db.in_atomic_block)
-    return receiver
-
-
-@pytest.mark.parametrize("where", ["outer transaction", "save receiver",
-                                   "server-side binding"])
-def test_the_ordinary_transaction_where_a_short_one_cannot_be_had(
-        provider, oauth, make_connection, user, statements, where):
+def test_an_outer_transaction_keeps_its_lock_timeout(provider, oauth, make_connection, user):
     provider.default(TOKEN, Answer(200, token_body("access-1", "refresh-1")))
     conn = make_connection(user, oauth, expires_in=-5)
-    row = Connection.objects.get(pk=conn.pk)
-    seen: list[bool] = []
-    receiver = _receiver_on_save(seen)
-    if where == "save receiver":
-        pre_save.connect(receiver, sender=Connection)
-    if where == "server-side binding":  # several statements in one query are refused there
-        db.ensure_connection()
-        db.connection.cursor_factory = psycopg.Cursor
-    try:
-        del statements[:]
-        if where == "outer transaction":
-            with transaction.atomic():
-                refresh_connection(row)
-        else:
-            refresh_connection(row)
-    finally:
-        pre_save.disconnect(receiver, sender=Connection)
-        if where == "server-side binding":
-            db.close()
-    assert row.access_token == "access-1"
-    assert not any(sql.startswith("BEGIN") or "COMMIT" in sql for sql in statements), statements
-    assert any("FOR UPDATE" in sql for sql in statements)
-    if where == "save receiver":
-        assert seen == [True]  # the receiver ran inside the ordinary transaction
+    with transaction.atomic():  # ATOMIC_REQUESTS
+        with db.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '7s'")
+        assert refresh_connection(Connection.objects.get(pk=conn.pk)).access_token == "access-1"
+        with db.cursor() as cursor:
+            cursor.execute("SHOW lock_timeout")
+            assert cursor.fetchone()[0] == "7s"
     assert stored(conn.pk)["access_token"] == "access-1"
 
 
-def test_a_nested_lock_joins_the_short_transaction(oauth, make_connection, user, django_user_model):
-    first = make_connection(user, oauth)
-    other = make_connection(django_user_model.objects.create_user("bob"), oauth)
-    with locked_connection(first.pk, short=True) as outer_row:
-        with locked_connection(other.pk) as inner_row:
-            assert commit_suffix(db.alias) == ""  # the inner block must not commit
-            inner_row.status_reason = "inner"
-            Connection.objects.save_fields(inner_row, ("status_reason",), last=True)
-        assert not idle()  # still the outer transaction
-        outer_row.status_reason = "outer"
-        Connection.objects.save_fields(outer_row, ("status_reason",), last=True)
-        assert idle()  # committed by that last write
-    assert elsewhere(lambda: sorted(Connection.objects.filter(pk__in=[first.pk, other.pk])
-                                    .values_list("status_reason", flat=True))) == ["inner",
-                                                                                   "outer"]
+class _DatabaseLogHandler(logging.Handler):
+    """A log handler that writes each record through the ORM in a transaction of its own
+    (as a "database log" package does): issue #21 item 7."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.seen: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        pk = int(record.args[0]) if isinstance(record.args, tuple) else 0
+        with transaction.atomic():
+            Connection.objects.filter(pk=pk).update(status_reason="logged")
+        self.seen.append({"in_atomic_block": db.in_atomic_block, **stored(pk)})
 
 
-def test_a_failed_nested_block_rolls_back_the_whole_short_transaction(oauth, make_connection,
-                                                                      user, django_user_model):
-    first = make_connection(user, oauth)
-    other = make_connection(django_user_model.objects.create_user("bob"), oauth)
-    with pytest.raises(TransportError):
-        with locked_connection(first.pk, short=True) as outer_row:
-            outer_row.status_reason = "outer"
-            Connection.objects.save_fields(outer_row, ("status_reason",))
-            with locked_connection(other.pk):
-                raise TransportError("the provider went away")
-    assert idle()
-    assert Connection.objects.get(pk=first.pk).status_reason == ""
-    assert lock_is_free(first.pk) and lock_is_free(other.pk)
+def test_a_database_log_handler_runs_after_the_failure_is_committed(
+        provider, oauth, make_connection, user, recorder):
+    provider.default(TOKEN, Answer(503, {"error": "temporarily_unavailable"}))
+    conn = make_connection(user, oauth, expires_in=-5)
+    handler = _DatabaseLogHandler()
+    logger = logging.getLogger("django_euler_oauth.refresh")
+    logger.addHandler(handler)
+    try:
+        with pytest.raises(RetryableError):  # the typed error, not a ProgrammingError
+            refresh_connection(Connection.objects.get(pk=conn.pk))
+    finally:
+        logger.removeHandler(handler)
+    assert len(handler.seen) == 1
+    # The handler ran outside the refresh's transaction and saw the failure committed.
+    assert handler.seen[0]["in_atomic_block"] is False
+    assert handler.seen[0]["last_error"] != ""
+    row = Connection.objects.get(pk=conn.pk)
+    assert row.last_error != "" and row.status_reason == "logged"
+    assert (row.access_token, row.refresh_token) == ("access-0", "refresh-0")
+    assert recorder.count("refresh_failed") == 1
+    assert idle() and lock_is_free(conn.pk)
 
 
-def test_logged_queries_still_show_the_refresh(provider, oauth, make_connection, user,
-                                               django_user_model):
-    """While queries are logged (DEBUG, assertNumQueries), the refresh's statements are
-    logged too: the kept cursor is not used then."""
-    from django.test.utils import CaptureQueriesContext
-
+@pytest.mark.parametrize("signal", [pre_save, post_save])
+def test_no_save_receiver_runs_between_the_answer_and_the_commit(
+        provider, oauth, make_connection, user, signal):
+    """A receiver that fails (or opens ``atomic()``) cannot lose a rotated refresh token:
+    the provider has already spent the old one."""
     provider.default(TOKEN, Answer(200, token_body("access-1", "refresh-1")))
-    before = make_connection(user, oauth, expires_in=-5)
-    refresh_connection(Connection.objects.get(pk=before.pk))  # a cursor is kept from here
-    conn = make_connection(django_user_model.objects.create_user("bob"), oauth, expires_in=-5)
-    with CaptureQueriesContext(db) as logged:
-        refresh_connection(Connection.objects.get(pk=conn.pk))
-    sql = [query["sql"] for query in logged.captured_queries]
-    assert sum(1 for text in sql if text.startswith("BEGIN; SELECT")) == 1, sql
-    assert sum(1 for text in sql if text.startswith("UPDATE") and "COMMIT" in text) == 1, sql
+    conn = make_connection(user, oauth, expires_in=-5)
+    calls: list[str] = []
+
+    def receiver(sender: Any, **kwargs: Any) -> None:
+        calls.append("called")
+        with transaction.atomic():
+            Connection.objects.get_or_create(pk=conn.pk)
+        raise RuntimeError("a receiver of the site's")
+
+    signal.connect(receiver, sender=Connection)
+    try:
+        row = refresh_connection(Connection.objects.get(pk=conn.pk))
+    finally:
+        signal.disconnect(receiver, sender=Connection)
+    assert calls == []
+    assert row.access_token == "access-1"
+    assert stored(conn.pk)["refresh_token"] == "refresh-1"
+    assert idle() and lock_is_free(conn.pk)
 
 
-def test_a_refresh_after_the_database_connection_was_replaced(provider, oauth,
-                                                              make_connection, user):
+def test_a_session_the_server_closed_is_replaced(provider, oauth, make_connection, user,
+                                                 settings):
+    """Issue #21 item 3: with persistent connections and health checks, a refresh after
+    the database server ended the session reconnects instead of failing."""
     provider.handle(TOKEN, lambda received: Answer(200, token_body(
         f"access-{len(provider.requests_to(TOKEN))}", "refresh-x")))
-    first = make_connection(user, oauth, expires_in=-5)
-    assert refresh_connection(Connection.objects.get(pk=first.pk)).access_token == "access-1"
-    db.close()  # the cursor kept for the refresh path belonged to the old session
-    Connection.objects.filter(pk=first.pk).update(
-        expires_at=Connection.objects.get(pk=first.pk).expires_at
-        - datetime.timedelta(days=1))
-    assert refresh_connection(Connection.objects.get(pk=first.pk)).access_token == "access-2"
-    assert stored(first.pk)["access_token"] == "access-2" and idle()
+    conn = make_connection(user, oauth, expires_in=-5)
+    db.settings_dict["CONN_MAX_AGE"] = 600
+    db.settings_dict["CONN_HEALTH_CHECKS"] = True
+    try:
+        close_old_connections()  # a request starts
+        assert refresh_connection(Connection.objects.get(pk=conn.pk)).access_token == "access-1"
+        row = Connection.objects.get(pk=conn.pk)
+        row.expires_at -= datetime.timedelta(days=1)
+        row.save(update_fields=["expires_at"])
+        close_old_connections()  # the request ends: the session is kept (CONN_MAX_AGE)
+        pid = db.connection.info.backend_pid
+        assert elsewhere(lambda: _terminate(pid))
+        close_old_connections()  # the next request starts
+        # The refresh is the first thing this request sends to the database.
+        assert refresh_connection(row).access_token == "access-2"
+        assert db.connection.info.backend_pid != pid
+    finally:
+        db.settings_dict["CONN_MAX_AGE"] = 0
+        db.settings_dict["CONN_HEALTH_CHECKS"] = False
+    assert stored(conn.pk)["access_token"] == "access-2" and idle()
+
+
+def _terminate(pid: int) -> bool:
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        return bool(cursor.fetchone()[0])
