@@ -104,7 +104,7 @@ def main() -> None:
             _command(pks, count, provider, profile, workers)
             return
         within = datetime.timedelta(seconds=600)
-        for pk in pks[:50]:  # warm-up: connections, compiled statements
+        for pk in pks[:50]:  # warm-up: database connections, the HTTP pool
             refresh_if_expiring(pk, within)
         profiler = cProfile.Profile(time.process_time) if profile else None
         cpu, wall = time.process_time(), time.perf_counter()

@@ -34,12 +34,14 @@ PLAN: list[tuple[str, str, dict[str, str]]] = [
     ("bench.bench_crypto", "sqlite", {}),
     ("bench.bench_callback", "sqlite", {}),
     ("bench.bench_storm", "postgres", {}),
+    ("bench.bench_refresh_cpu", "sqlite", {}),
+    ("bench.bench_refresh_cpu", "postgres", {}),
     ("bench.bench_refresh_scale", "postgres", {}),
     ("bench.bench_celery", "postgres", {}),
 ]
 QUICK = {"BENCH_SECONDS": "0.02", "BENCH_ROUNDS": "3", "BENCH_SCALE_SMALL": "200",
          "BENCH_SCALE_LARGE": "400", "BENCH_SEQUENTIAL_SAMPLE": "10",
-         "BENCH_CELERY_COUNT": "40", "BENCH_CELERY_POOLS": "1,2x2"}
+         "BENCH_CELERY_COUNT": "40", "BENCH_CPU_BLOCK": "5", "BENCH_CELERY_POOLS": "1,2x2"}
 
 
 def machine() -> str:
