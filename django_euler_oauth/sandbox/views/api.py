@@ -22,10 +22,12 @@ from django.views.decorators.csrf import csrf_exempt
 
 from django_euler_oauth.endpoints import ENDPOINTS, Endpoint
 
-from ..models import AccessToken, FakeAccount, Grant, SandboxClient, token_hash
+from ..models import AccessToken, Grant, SandboxClient, token_hash
 from ..responses import api_error, failure
 from ..rooms import RoomError
+from .call import BadInput, Call
 from .common import guard, presented_token
+from .webcast import HANDLERS
 
 MISSING_HEADER = "Missing Authorization header"
 MAX_TEXT = 500  # no parameter the API takes is longer
@@ -42,10 +44,6 @@ _ROUTES: dict[tuple[str, str], Endpoint] = {
     **{(e.method, e.path): e for e in ENDPOINTS},
     **{key: _BY_NAME[name] for key, name in METHOD_ALIASES.items()},
 }
-
-
-class BadInput(ValueError):
-    """A parameter the endpoint cannot take: answered 400 ``invalid_request``."""
 
 
 def authenticate(request: HttpRequest) -> tuple[Grant, SandboxClient] | HttpResponse:
@@ -77,61 +75,6 @@ def authenticate(request: HttpRequest) -> tuple[Grant, SandboxClient] | HttpResp
     return grant, client
 
 
-class Call:
-    """One authenticated request to an endpoint, with typed access to its parameters."""
-
-    def __init__(self, request: HttpRequest, endpoint: Endpoint, grant: Grant,
-                 client: SandboxClient, path_params: dict[str, str],
-                 params: dict[str, Any]) -> None:
-        self.request, self.endpoint, self.grant, self.client = request, endpoint, grant, client
-        self.account: FakeAccount = grant.account
-        self.path = path_params
-        self.params = params
-
-    def text(self, name: str, max_length: int = 100, default: str = "") -> str:
-        value = self.path.get(name, self.params.get(name))
-        if value is None or value == "":
-            return default
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise BadInput(f"{name} must be a string.")
-        value = str(value).strip()
-        if len(value) > max_length:
-            raise BadInput(f"{name} is longer than {max_length} characters.")
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-            raise BadInput(f"{name} contains control characters.")
-        return value
-
-    def digits(self, name: str, default: str = "") -> str:
-        """A numeric TikTok id (kept as text: 19-digit ids do not fit a float)."""
-        value = self.text(name, 25, default)
-        if value and not value.isdigit():
-            raise BadInput(f"{name} must be a numeric id.")
-        return value
-
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        raw = self.text(name, 20)
-        if not raw:
-            return default
-        try:
-            number = float(raw)  # the SDK sends its float parameters as "10.0"
-        except ValueError:
-            raise BadInput(f"{name} must be a number.") from None
-        if not number.is_integer() or not low <= number <= high:
-            raise BadInput(f"{name} must be a whole number from {low} to {high}.")
-        return int(number)
-
-    def flag(self, name: str) -> bool:
-        raw = self.params.get(name)
-        if isinstance(raw, bool):
-            return raw
-        value = self.text(name, 5).lower()
-        if value in ("true", "1"):
-            return True
-        if value in ("false", "0"):
-            return False
-        raise BadInput(f"{name} must be true or false.")
-
-
 def _read_params(request: HttpRequest) -> dict[str, Any] | HttpResponse:
     """Query parameters, then the JSON (or form) body's fields over them."""
     params: dict[str, Any] = {key: request.GET.get(key) for key in list(request.GET)[:50]}
@@ -156,8 +99,6 @@ def _read_params(request: HttpRequest) -> dict[str, Any] | HttpResponse:
 @csrf_exempt  # server to server with a token, never a browser's cookies
 @never_cache
 def dispatch(request: HttpRequest, template: str, **path_params: str) -> HttpResponse:
-    from .webcast import HANDLERS
-
     method = request.method or "GET"
     endpoint = _ROUTES.get((method, template))
     if endpoint is None:

@@ -16,7 +16,7 @@ from django.http import HttpResponse
 from .. import answers, protobuf, rooms
 from ..models import FakeAccount, Room, RoomEvent
 from ..responses import live, success, top_level
-from .api import BadInput, Call
+from .call import BadInput, Call
 
 Handler = Callable[[Call], HttpResponse]
 HANDLERS: dict[str, Handler] = {}
