@@ -56,6 +56,11 @@ class AppSettings:
         return float(self._get("HTTP_TIMEOUT", "float", 10.0))
 
     @property
+    def HTTP_POOL_SIZE(self) -> int:
+        """Kept-alive connections per provider host (the threads calling it at once)."""
+        return max(1, int(self._get("HTTP_POOL_SIZE", "int", 10)))
+
+    @property
     def MAX_RESPONSE_BYTES(self) -> int:
         """Largest answer (bytes) read from the provider; a larger one is refused unread."""
         return int(self._get("MAX_RESPONSE_BYTES", "int", 1024 * 1024))

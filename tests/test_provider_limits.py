@@ -9,7 +9,6 @@ patched; the deadline and the limit are the library's own settings.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -30,90 +29,24 @@ from django_euler_oauth.refresh import refresh_connection
 from django_euler_oauth.revocation import revoke_tokens
 
 from .loopback import Answer, token_body
+from .raw_server import Link, RawServer, raw_servers
 
 TOKEN = "/tiktok/oauth/token"
 REVOKE = "/tiktok/oauth/revoke"
 
 
-class RawServer:
-    """Accepts connections on loopback and hands each socket to ``script`` (bounded)."""
-
-    def __init__(self, script: Callable[[socket.socket], None]) -> None:
-        self.script = script
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.listener.settimeout(0.2)
-        self.stopped = threading.Event()
-        self.sent = 0
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-
-    def _serve(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                conn, _addr = self.listener.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
-
-    def _run(self, conn: socket.socket) -> None:
-        conn.settimeout(5)
-        try:
-            _read_request(conn)
-            self.script(conn)
-        except OSError:
-            pass  # the client gave up (what the tests want): nothing to report
-        finally:
-            conn.close()
-
-    def send(self, conn: socket.socket, data: bytes) -> None:
-        conn.sendall(data)
-        self.sent += len(data)
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.listener.close()
-        self.thread.join(5)
-
-
-def _read_request(conn: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    while len(body) < length:
-        chunk = conn.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return head + b"\r\n\r\n" + body
-
-
 @pytest.fixture
-def raw_server() -> Iterator[Callable[[Callable[[socket.socket], None]], RawServer]]:
-    servers: list[RawServer] = []
+def raw_server() -> Iterator[Callable[..., RawServer]]:
+    with raw_servers() as make:
+        yield make
 
-    def make(script: Callable[[socket.socket], None]) -> RawServer:
-        server = RawServer(script)
-        servers.append(server)
-        return server
 
-    yield make
-    for server in servers:
-        server.stop()
+def answering(script: Callable[[Link], None]) -> Callable[[Link], None]:
+    """``script`` run once the request is read."""
+    def run(link: Link) -> None:
+        if link.request() is not None:
+            script(link)
+    return run
 
 
 def _head(length: int | None, ctype: str = "application/json", status: str = "200 OK",
@@ -154,13 +87,13 @@ def test_a_trickling_refresh_answer_ends_within_the_timeout(raw_server, expired,
     settings.EULER_OAUTH_HTTP_TIMEOUT = 1.0
     body = b'{"access_token": "access-1", "token_type": "Bearer", "expires_in": 3600}' * 2
 
-    def trickle(conn: socket.socket) -> None:
-        server.send(conn, _head(len(body)))
+    def trickle(link: Link) -> None:
+        link.send(_head(len(body)))
         for byte in body[:100]:  # at most 20 s, so a broken build fails instead of hanging
-            server.send(conn, bytes([byte]))
+            link.send(bytes([byte]))
             time.sleep(0.2)
 
-    server = raw_server(trickle)
+    server = raw_server(answering(trickle))
     connection = refresh_times_out(expired(server.url))
     assert recorder.count("refresh_failed") == 1 and len(recorder.events) == 1
     row = Connection.objects.get(pk=connection.pk)
@@ -171,13 +104,13 @@ def test_a_trickling_refresh_answer_ends_within_the_timeout(raw_server, expired,
 def test_trickling_chunked_answer_also_ends_within_the_timeout(raw_server, oauth, settings):
     settings.EULER_OAUTH_HTTP_TIMEOUT = 1.0
 
-    def trickle(conn: socket.socket) -> None:
-        server.send(conn, _head(None))
+    def trickle(link: Link) -> None:
+        link.send(_head(None))
         for _ in range(100):
-            server.send(conn, b"1\r\n \r\n")
+            link.send(b"1\r\n \r\n")
             time.sleep(0.2)
 
-    server = raw_server(trickle)
+    server = raw_server(answering(trickle))
     oauth.token_url = server.url + TOKEN
     started = time.monotonic()
     with pytest.raises(TransportError, match="timed out"):
@@ -192,12 +125,12 @@ def test_trickling_status_line_and_headers_also_end_within_the_timeout(raw_serve
     settings.EULER_OAUTH_HTTP_TIMEOUT = 1.0
     head = _head(20) + b"x" * 20
 
-    def trickle(conn: socket.socket) -> None:
+    def trickle(link: Link) -> None:
         for byte in head[:100]:  # at most 20 s, so a broken build fails instead of hanging
-            server.send(conn, bytes([byte]))
+            link.send(bytes([byte]))
             time.sleep(0.2)
 
-    server = raw_server(trickle)
+    server = raw_server(answering(trickle))
     refresh_times_out(expired(server.url))
 
 
@@ -222,13 +155,13 @@ def test_the_connection_is_reused_after_a_complete_answer(provider, oauth):
 # --- a size limit ----------------------------------------------------------------------
 
 def test_an_announced_huge_answer_is_refused_unread(raw_server, expired, recorder):
-    def huge(conn: socket.socket) -> None:
-        server.send(conn, _head(300 * 1024 * 1024))
+    def huge(link: Link) -> None:
+        link.send(_head(300 * 1024 * 1024))
         block = b" " * 65536
         for _ in range(64):  # up to 4 MiB, then give up
-            server.send(conn, block)
+            link.send(block)
 
-    server = raw_server(huge)
+    server = raw_server(answering(huge))
     connection = expired(server.url)
     tracemalloc.start()
     try:
@@ -248,12 +181,12 @@ def test_a_streamed_huge_answer_is_refused_after_the_limit(raw_server, oauth, se
     block = b" " * 65536
     chunk = f"{len(block):x}\r\n".encode() + block + b"\r\n"
 
-    def stream(conn: socket.socket) -> None:
-        server.send(conn, _head(None))
+    def stream(link: Link) -> None:
+        link.send(_head(None))
         for _ in range(512):  # 32 MiB on offer
-            server.send(conn, chunk)
+            link.send(chunk)
 
-    server = raw_server(stream)
+    server = raw_server(answering(stream))
     oauth.token_url = server.url + TOKEN
     tracemalloc.start()
     try:
@@ -273,11 +206,11 @@ def test_a_compressed_bomb_is_refused(raw_server, oauth, settings):
     settings.EULER_OAUTH_MAX_RESPONSE_BYTES = 64 * 1024
     bomb = gzip.compress(b" " * (16 * 1024 * 1024))
 
-    def send_bomb(conn: socket.socket) -> None:
-        server.send(conn, _head(len(bomb), extra="Content-Encoding: gzip"))
-        server.send(conn, bomb)
+    def send_bomb(link: Link) -> None:
+        link.send(_head(len(bomb), extra="Content-Encoding: gzip"))
+        link.send(bomb)
 
-    server = raw_server(send_bomb)
+    server = raw_server(answering(send_bomb))
     oauth.token_url = server.url + TOKEN
     with pytest.raises(ResponseTooLarge):
         ProviderClient(oauth).refresh("refresh-0")
@@ -300,10 +233,11 @@ def test_binary_answers_have_their_own_limit(provider, oauth, settings):
 
 # --- Content-Length (#12 item 2: requests 2.28 / urllib3 1.26 accept a short body) -----
 
-def _short(status: str, promised: int, sent: bytes) -> Callable[[socket.socket], None]:
-    def script(conn: socket.socket) -> None:
-        conn.sendall(_head(promised, status=status) + sent)
-        conn.shutdown(socket.SHUT_WR)  # close early
+def _short(status: str, promised: int, sent: bytes) -> Callable[[Link], None]:
+    @answering
+    def script(link: Link) -> None:
+        link.send(_head(promised, status=status) + sent)
+        link.sock.shutdown(socket.SHUT_WR)  # close early
     return script
 
 
