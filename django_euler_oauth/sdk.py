@@ -18,7 +18,10 @@ clears, ``invalid_token``/``revoked_token`` require re-authorization, 429/503
 are retried a bounded number of times, 500 raises a
 :class:`~django_euler_oauth.errors.RetryableError`. It returns the SDK's parsed
 model (or a :class:`~django_euler_oauth.client.BinaryAnswer` for the
-protobuf-answering connect endpoints).
+protobuf-answering connect endpoints). Its requests go through the process-wide
+``requests`` session with the deadline and size limits of every provider call
+(:mod:`~django_euler_oauth.sdk_transport`), and no API key, token or client
+secret shows in Django's error reports.
 
 The SDK is imported lazily: the rest of the app works without it.
 """
@@ -36,7 +39,6 @@ from django.views.decorators.debug import sensitive_variables
 
 from .api import with_connection_token
 from .client import BinaryAnswer, ProviderClient, check_answer
-from .conf import app_settings
 from .errors import (
     ConfigurationError,
     EulerOAuthError,
@@ -62,30 +64,27 @@ def _sdk() -> ModuleType:
     return EulerApiSdk
 
 
-@sensitive_variables("key")
+@sensitive_variables()
 def sdk_client(oauth_client: OAuthClient) -> Any:
     """An SDK client on ``oauth_client``'s API host with its API key as ``X-Api-Key``.
 
-    An ``EulerApiSdk.AuthenticatedClient`` (a plain ``Client`` when no API key
-    is configured), with ``EULER_OAUTH_HTTP_TIMEOUT`` and redirects not
-    followed. Use it as a context manager, or close it, when done.
+    An ``EulerApiSdk.AuthenticatedClient`` (its ``repr`` hides the key; a plain
+    ``Client`` when no API key is configured) whose requests go through
+    :class:`~django_euler_oauth.sdk_transport.ProviderTransport`: the process-wide
+    session, ``EULER_OAUTH_HTTP_TIMEOUT`` for each call as a whole, the size limits,
+    redirects not followed. Use it as a context manager, or close it, when done.
     """
     sdk = _sdk()
-    import httpx
+    from .sdk_transport import KeyedClient, sdk_options
 
-    options: dict[str, Any] = {
-        "base_url": oauth_client.api_base_url.rstrip("/"),
-        "timeout": httpx.Timeout(app_settings.HTTP_TIMEOUT),
-        "follow_redirects": False,
-        "raise_on_unexpected_status": False,
-    }
+    options = sdk_options(oauth_client)
     key = ProviderClient(oauth_client).api_key
     if not key:
         return sdk.Client(**options)
-    return sdk.AuthenticatedClient(token=key, auth_header_name="X-Api-Key", prefix="",
-                                   **options)
+    return KeyedClient(token=key, auth_header_name="X-Api-Key", prefix="", **options)
 
 
+@sensitive_variables()
 def euler_sdk(connection: Connection) -> tuple[Any, str]:
     """``(client, access_token)`` for calling SDK functions yourself.
 
@@ -111,6 +110,7 @@ def _sync_detailed(function: Any) -> Callable[..., Any]:
     return detailed
 
 
+@sensitive_variables("secrets")
 def _check(response: Any, secrets: list[str | None]) -> None:
     """Raise our exception when an SDK ``Response`` is an error answer."""
     status = int(response.status_code)
@@ -125,7 +125,7 @@ def _check(response: Any, secrets: list[str | None]) -> None:
     check_answer(status, body, response.headers, stage=Stage.API, secrets=secrets)
 
 
-@sensitive_variables("key")
+@sensitive_variables()
 def call(connection: Connection, function: Any, *args: Any,
          sleep: Callable[[float], Any] = time.sleep, **kwargs: Any) -> Any:
     """Call an ``eulerapisdk`` endpoint as ``connection``; the SDK's parsed model.
@@ -135,7 +135,13 @@ def call(connection: Connection, function: Any, *args: Any,
     ``client=`` and ``x_oauth_token=``. Error answers raise our exceptions
     with the same outcomes as :class:`~django_euler_oauth.api.EulerAPI` (see
     the module docstring); a 2xx answer the SDK does not model (the connect
-    endpoints' protobuf) comes back as a :class:`BinaryAnswer`.
+    endpoints' protobuf) comes back as a :class:`BinaryAnswer`. The call ends
+    within ``EULER_OAUTH_HTTP_TIMEOUT`` and reads at most the size limits, as
+    our own calls do (:mod:`~django_euler_oauth.sdk_transport`).
+
+    Every frame that holds the client, the API key or the token is marked
+    sensitive, and no error leaving it carries the SDK's or httpx's frames: Django's
+    error reports show none of them.
     """
     import httpx
 
@@ -144,14 +150,16 @@ def call(connection: Connection, function: Any, *args: Any,
     with sdk_client(connection.client) as client:
         key = ProviderClient(connection.client).api_key
 
-        @sensitive_variables("token", "secrets")
+        @sensitive_variables()
         def attempt(token: str) -> Any:
             secrets = [token, key]
             failure: EulerOAuthError | None = None
             try:
                 response = detailed(*args, client=client, x_oauth_token=token, **kwargs)
-            except httpx.TimeoutException:
-                failure = TransportError(f"{name} timed out.", stage=Stage.API)
+            except EulerOAuthError as err:  # from our transport: the deadline, the limit
+                # Its traceback runs through the SDK's and httpx's frames (the request,
+                # its headers): dropped, the error raised again from here.
+                failure = err.with_traceback(None)
             except httpx.HTTPError as err:
                 failure = TransportError(f"{name} failed: {type(err).__name__}.",
                                          stage=Stage.API)

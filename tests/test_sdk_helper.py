@@ -7,6 +7,8 @@ PostgreSQL (``-m postgres``).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -21,14 +23,17 @@ from django_euler_oauth.errors import (
     InvalidToken,
     MalformedResponse,
     RateLimited,
+    ResponseTooLarge,
     RetryableError,
     ServerError,
     SessionExpired,
     TemporarilyUnavailable,
+    TransportError,
 )
 from django_euler_oauth.models import Connection
 
 from .loopback import Answer, Received, RotatingTokenEndpoint
+from .raw_server import Link, RawServer, raw_servers
 from .sandbox_fixtures import SANDBOX_DATABASES
 from .test_api_typed import SAMPLES, connect_all_scopes
 from .threads import in_threads
@@ -152,6 +157,113 @@ def test_euler_sdk_gives_client_and_fresh_token(provider, oauth, user, make_conn
                                                 x_oauth_token=token)
     assert response.parsed.code == 200
     assert "x-api-key" not in {k.lower() for k in provider.requests_to(MUTES)[0].headers}
+
+
+# --- the same deadline and size limit as our own calls (#21 item 5) -------------------
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[..., RawServer]]:
+    with raw_servers() as make:
+        yield make
+
+
+@pytest.fixture
+def raw_conn(make_client: Any, make_connection: Any, user: Any,
+             settings: Any) -> Callable[[RawServer], Connection]:
+    settings.EULER_OAUTH_API_MAX_RETRIES = 0
+
+    def make(server: RawServer) -> Connection:
+        oauth = make_client(base=server.url, token_transport="x-oauth-token",
+                            api_key="acct-key-1234")
+        connection = make_connection(user, oauth, scope=" ".join(SPEC_SCOPES))
+        return Connection.objects.select_related("client").get(pk=connection.pk)
+    return make
+
+
+def head(length: int | None) -> bytes:
+    size = "Transfer-Encoding: chunked" if length is None else f"Content-Length: {length}"
+    return (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{size}\r\n"
+            "Connection: close\r\n\r\n").encode()
+
+
+def sdk_call_times_out(connection: Connection) -> None:
+    started = time.monotonic()
+    with pytest.raises(TransportError, match="timed out"):
+        sdk.call(connection, mute_room_user, "r1", user_id="u")
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.5, f"the SDK call took {elapsed:.1f} s with a 1 s timeout"
+
+
+@pytest.mark.parametrize("part", ["head", "body"])
+def test_a_trickling_answer_ends_the_sdk_call_at_the_deadline(raw_server, raw_conn, settings,
+                                                              part):
+    """One byte every 0.2 s never trips httpx's per-read timeout of 1 s; the call as a
+    whole still ends at 1 s (before, it lasted as long as the provider liked)."""
+    settings.EULER_OAUTH_HTTP_TIMEOUT = 1.0
+    body = b'{"code": 200, "message": "ok"}' * 4
+    first, rest = (b"", head(len(body)) + body) if part == "head" else (head(len(body)), body)
+
+    def trickle(link: Link) -> None:
+        if link.request() is None:
+            return
+        link.send(first)
+        for index in range(min(len(rest), 100)):  # at most 20 s if the client never gives up
+            if link.server.stopped.is_set():
+                return
+            link.send(rest[index:index + 1])
+            time.sleep(0.2)
+
+    server = raw_server(trickle)
+    sdk_call_times_out(raw_conn(server))
+    assert len(server.requests) == 1
+
+
+def test_an_announced_huge_answer_is_refused_unread_by_the_sdk_call(raw_server, raw_conn):
+    def huge(link: Link) -> None:
+        if link.request() is None:
+            return
+        link.send(head(300 * 1024 * 1024))
+        for _ in range(64):  # up to 4 MiB, then give up
+            link.send(b" " * 65536)
+
+    server = raw_server(huge)
+    with pytest.raises(ResponseTooLarge):
+        sdk.call(raw_conn(server), mute_room_user, "r1", user_id="u")
+
+
+def test_a_streamed_huge_answer_is_cut_at_the_limit_in_the_sdk_call(raw_server, raw_conn,
+                                                                    settings):
+    """Chunked, no length announced: read up to the limit, then stop."""
+    settings.EULER_OAUTH_MAX_RESPONSE_BYTES = 256 * 1024
+    block = b" " * 65536
+    chunk = f"{len(block):x}\r\n".encode() + block + b"\r\n"
+
+    def stream(link: Link) -> None:
+        if link.request() is None:
+            return
+        link.send(head(None))
+        for _ in range(512):  # 32 MiB on offer
+            link.send(chunk)
+
+    server = raw_server(stream)
+    with pytest.raises(ResponseTooLarge):
+        sdk.call(raw_conn(server), mute_room_user, "r1", user_id="u")
+    time.sleep(0.2)
+    assert server.sent < 8 * 1024 * 1024, "the SDK call kept reading past the limit"
+
+
+def test_the_sdk_call_goes_through_the_process_wide_session(raw_server, raw_conn):
+    """Kept alive between calls (one connection), sent with our User-Agent and key."""
+    from .raw_server import answer, keep_alive
+
+    server = raw_server(keep_alive(lambda n: answer(b'{"code": 200, "message": "ok"}')))
+    connection = raw_conn(server)
+    for _ in range(2):
+        assert sdk.call(connection, mute_room_user, "r1", user_id="u").code == 200
+    assert server.accepted == 1 and len(server.requests) == 2
+    head_lines = server.requests[0].partition(b"\r\n\r\n")[0].lower()
+    assert b"x-api-key: acct-key-1234" in head_lines
+    assert b"user-agent: django-euler-oauth/" in head_lines
 
 
 # --- 16 concurrent calls on one connection: exactly one refresh ----------------------
