@@ -140,11 +140,13 @@ class OAuthClient(models.Model):
 #: The columns a token read needs (``Connection.default_for``): the rest are deferred,
 #: loaded on first access. The client row is not read: a refresh re-reads the whole
 #: row, client included, under the row lock.
-TOKEN_READ_FIELDS = ("id", "user_id", "client_id", "status", "access_token", "expires_at")
+TOKEN_READ_FIELDS = ("id", "user_id", "client_id", "status", "access_token", "expires_at",
+                     "connected_at")
 
 #: How long a process trusts its answer to "which client is the default?" (seconds).
 #: Saving or deleting an OAuthClient forgets it at once in this process; other processes
-#: notice within this time. The token read still checks that the client is active.
+#: notice within this time (a client deactivated elsewhere stops serving token reads here
+#: within it too).
 DEFAULT_CLIENT_CACHE_SECONDS = 10.0
 
 _default_client_ids: dict[tuple[str, str | None], tuple[int | None, float]] = {}
@@ -210,9 +212,13 @@ class ConnectionQuerySet(models.QuerySet["Connection"]):
         client_id = default_client_id(self.db)
         if client_id is None:
             return None
-        return (self.filter(user_id=user.pk, client_id=client_id, client__is_active=True,
-                            status=Connection.Status.ACTIVE)
-                .only(*TOKEN_READ_FIELDS).order_by("-connected_at", "-pk").first())
+        # A user holds a few connections (one per client and TikTok account): choosing
+        # among them here costs less than the filters, ORDER BY and LIMIT cost the ORM
+        # to build on every request (this runs on every request that reads the token).
+        rows = self.filter(user_id=user.pk).only(*TOKEN_READ_FIELDS)
+        active = [row for row in rows
+                  if row.client_id == client_id and row.status == Connection.Status.ACTIVE]
+        return max(active, key=lambda row: (row.connected_at, row.pk), default=None)
 
     def active(self) -> ConnectionQuerySet:
         return self.filter(status=Connection.Status.ACTIVE)
