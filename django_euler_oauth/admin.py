@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from .errors import EulerOAuthError
 from .models import Connection, OAuthClient
@@ -33,6 +33,10 @@ def _https(db_field: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def _formfield(db_field: Any, **kwargs: Any) -> Any:
     return db_field.formfield(**_https(db_field, kwargs))
+
+
+#: The admin form fields that take a secret (hidden in error reports).
+SECRET_FIELDS = ("new_client_secret", "new_api_key")
 
 
 class OAuthClientForm(forms.ModelForm):
@@ -100,11 +104,16 @@ class OAuthClientAdmin(admin.ModelAdmin):
                               **kwargs: Any) -> Any:
         return super().formfield_for_dbfield(db_field, request, **_https(db_field, kwargs))
 
-    @method_decorator(sensitive_post_parameters("new_client_secret", "new_api_key"))
+    # Add and change (both run changeform_view): the typed secret and API key stay out of
+    # error reports. POST: the form's secret fields. Frames: every local of this view and
+    # of what it calls, because the plaintext passes through Django's own save frames
+    # (``values``, ``val``, ``value``) and ours (``plaintext``; the keys in ``keys``)
+    # under names no list of ours could keep up with.
+    @method_decorator(sensitive_post_parameters(*SECRET_FIELDS))
+    @method_decorator(sensitive_variables())
     def changeform_view(self, request: HttpRequest, object_id: str | None = None,
                         form_url: str = "", extra_context: dict[str, Any] | None = None
                         ) -> HttpResponse:
-        """Add and change: the typed secret and API key stay out of error reports."""
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     fieldsets = (

@@ -191,12 +191,13 @@ def test_a_stored_refresh_error_raised_again_reports_no_secret(admin_mails, web,
     assert_reported(admin_mails)
 
 
-def fail_inserts_into(table: str) -> Iterator[None]:
+def fail_inserts_into(table: str, statement: str = "INSERT") -> Iterator[None]:
+    """Every ``statement`` (INSERT, or e.g. UPDATE OF a column) on ``table`` fails."""
     if db.vendor != "sqlite":
         pytest.skip("the trigger is written for SQLite")
     with db.cursor() as cursor:
         cursor.execute(
-            f"CREATE TRIGGER fail_{table} BEFORE INSERT ON {table} "
+            f"CREATE TRIGGER fail_{table} BEFORE {statement} ON {table} "
             "BEGIN SELECT RAISE(ABORT, 'injected failure: disk I/O error'); END")
     yield
     with db.cursor() as cursor:
