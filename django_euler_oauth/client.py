@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import http.cookiejar
-import logging
 import os
 import threading
 import time
@@ -44,8 +43,6 @@ from .tokens import TokenSet, error_fields, parse_token_payload, unwrap
 
 if TYPE_CHECKING:
     from .models import OAuthClient
-
-logger = logging.getLogger("django_euler_oauth.client")
 
 USER_AGENT = f"django-euler-oauth/{__version__} python-requests/{requests.__version__}"
 
@@ -166,6 +163,15 @@ class ProviderClient:
 
     # -- helpers ---------------------------------------------------------------
 
+    @property
+    def timeout(self) -> tuple[float, float]:
+        """``requests``' (connect, read) timeout: ``EULER_OAUTH_HTTP_TIMEOUT`` each.
+
+        :meth:`send` also ends the call as a whole at that deadline.
+        """
+        value = app_settings.HTTP_TIMEOUT
+        return (value, value)
+
     def _secrets(self, *extra: str | None) -> list[str | None]:
         return [self.oauth_client.client_secret, *extra]
 
@@ -184,7 +190,8 @@ class ProviderClient:
         a ``requests`` exception (whose frames hold the body). Error answers are
         returned, not raised: :func:`check_answer` reads them.
         """
-        budget = app_settings.HTTP_TIMEOUT
+        timeout = self.timeout
+        budget = timeout[1]
         deadline = time.monotonic() + budget
         headers = {"Accept-Encoding": "identity",  # sizes are then what is sent
                    **(kwargs.pop("headers", None) or {})}
@@ -194,7 +201,7 @@ class ProviderClient:
         try:
             with phase:
                 response = self.session.request(
-                    method, url, headers=headers, timeout=(budget, budget),
+                    method, url, headers=headers, timeout=timeout,
                     allow_redirects=False, stream=True, **kwargs)
         except requests.Timeout:
             failure = "timed out"

@@ -116,8 +116,7 @@ class ScriptedProvider:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.server.server_port}"  # bound to 127.0.0.1 above
 
     def start(self) -> ScriptedProvider:
         self.thread.start()

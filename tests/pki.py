@@ -26,7 +26,7 @@ class Pki:
         self.root = root
         self.now = datetime.datetime.now(datetime.timezone.utc)
         self.ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wire tests CA")])
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "loopback tests CA")])
         self.ca = (self._valid(x509.CertificateBuilder())
                    .subject_name(ca_name).issuer_name(ca_name)
                    .public_key(self.ca_key.public_key())
@@ -47,7 +47,7 @@ class Pki:
         self.ip_context = self._server(*ip_files)
         self.name_context = self._server(*self._issue(
             "name", x509.DNSName("localhost"), ExtendedKeyUsageOID.SERVER_AUTH))
-        self.client_files = self._issue("wire-client", x509.DNSName("client.invalid"),
+        self.client_files = self._issue("loopback-client", x509.DNSName("client.invalid"),
                                         ExtendedKeyUsageOID.CLIENT_AUTH)
         self.mutual_context = self._server(*ip_files)
         self.mutual_context.verify_mode = ssl.CERT_REQUIRED
