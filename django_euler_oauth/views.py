@@ -132,7 +132,20 @@ def error_page(request: HttpRequest, error: EulerOAuthError, *, status: int | No
     return render(request, "django_euler_oauth/error.html", context, status=status)
 
 
-def _scopes_to_request(client: OAuthClient, raw: str | None) -> str:
+def _granted_scopes(user: Any, client: OAuthClient) -> set[str]:
+    """The scopes the provider granted to ``user``'s live connections for ``client``."""
+    granted = (Connection.objects.for_user(user).for_client(client)
+               .exclude(status=Connection.Status.REVOKED).values_list("scope", flat=True))
+    return {scope for text in granted for scope in text.split()}
+
+
+def _scopes_to_request(client: OAuthClient, raw: str | None, user: Any = None) -> str:
+    """The scope to ask for: ``raw`` (or the client's defaults), each scope known.
+
+    Known: named by ``EULER_OAUTH_KNOWN_SCOPES``, or already granted to ``user``'s
+    connection(s) for ``client`` (a re-authorize link asks again for every granted
+    scope, those the site's list does not name included).
+    """
     if raw is not None and not raw.strip():
         raw = None  # "scope=" (an empty form field) asks for nothing special: the defaults
     requested = (raw if raw is not None else client.scopes).split()
@@ -142,6 +155,9 @@ def _scopes_to_request(client: OAuthClient, raw: str | None) -> str:
         raise InvalidScope("No scope was requested and the client has no default scopes.")
     known = set(app_settings.KNOWN_SCOPES)
     unknown = [scope for scope in requested if scope not in known]
+    if unknown and user is not None:
+        granted = _granted_scopes(user, client)
+        unknown = [scope for scope in unknown if scope not in granted]
     if unknown:
         shown = ", ".join(sorted(set(unknown)))[:200]
         raise InvalidScope(f"Invalid scope: {shown}")
@@ -159,7 +175,7 @@ def authorize(request: HttpRequest) -> HttpResponse:
     """Check the client and scopes, remember a state, send the user to the provider."""
     try:
         client = OAuthClient.objects.resolve(request.GET.get("client") or None)
-        scope = _scopes_to_request(client, request.GET.get("scope"))
+        scope = _scopes_to_request(client, request.GET.get("scope"), request.user)
     except EulerOAuthError as err:
         return error_page(request, err)
     next_url = safe_next(request, request.GET.get("next")) or ""
