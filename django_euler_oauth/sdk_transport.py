@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from asgiref.sync import sync_to_async
 from django.views.decorators.debug import sensitive_variables
 from EulerApiSdk import AuthenticatedClient
 
@@ -34,8 +35,12 @@ _NOT_FORWARDED = frozenset({"host", "content-length", "transfer-encoding", "conn
 _NOT_RETURNED = frozenset({"content-length", "transfer-encoding", "content-encoding"})
 
 
-class ProviderTransport(httpx.BaseTransport):
-    """An ``httpx`` transport sending each request with :meth:`ProviderClient.send`."""
+class ProviderTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """An ``httpx`` transport sending each request with :meth:`ProviderClient.send`.
+
+    Also an async transport (the SDK hands it to its ``httpx.AsyncClient`` too): the
+    request is sent from a worker thread, with the same deadline and limits.
+    """
 
     def __init__(self, oauth_client: OAuthClient) -> None:
         self.provider = ProviderClient(oauth_client)
@@ -57,6 +62,12 @@ class ProviderTransport(httpx.BaseTransport):
             content=answer.content, request=request,
             extensions={"http_version": b"HTTP/1.1",
                         "reason_phrase": (answer.reason or "").encode("latin-1", "replace")})
+
+
+    @sensitive_variables()
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        return await sync_to_async(self.handle_request, thread_sensitive=False)(request)
 
 
 class KeyedClient(AuthenticatedClient):

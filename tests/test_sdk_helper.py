@@ -311,3 +311,22 @@ def test_sdk_against_the_sandbox_with_refresh(client, user, make_sandbox_oauth,
     assert sdk.call(conn, mute_room_user, SAMPLES["room_id"], user_id="7").code == 200
     assert controls.call_count("token") == tokens + 1
     assert isinstance(sdk.call(conn, fetch_webcast_url, SAMPLES["room_id"]), BinaryAnswer)
+
+
+def test_the_sdk_clients_async_functions_go_through_the_same_client(provider, conn):
+    """``euler_sdk``'s client also serves the SDK's ``asyncio_detailed`` functions."""
+    import asyncio
+
+    client, token = sdk.euler_sdk(conn)
+    provider.queue(MUTES, Answer(200, OK))
+
+    async def mute() -> Any:
+        async with client:
+            return await mute_room_user.asyncio_detailed("r1", client=client, user_id="u",
+                                                         x_oauth_token=token)
+
+    response = asyncio.run(mute())
+    assert response.status_code == 200 and response.parsed.code == 200
+    [sent] = provider.requests_to(MUTES)
+    assert sent.headers.get("x-oauth-token") == "access-0"
+    assert sent.headers.get("User-Agent", "").startswith("django-euler-oauth/")
