@@ -9,14 +9,18 @@ class EulerOAuthConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.core.signals import setting_changed
         from django.db.models.signals import post_delete, post_save, pre_delete
 
         from . import checks  # noqa: F401  (registers the system checks)
-        from .models import Connection, OAuthClient, forget_default_client
+        from .models import Connection, OAuthClient, forget_cached_clients
         from .revocation import revoke_on_delete
 
         pre_delete.connect(revoke_on_delete, sender=Connection,
                            dispatch_uid="django_euler_oauth.revoke_on_delete")
         for signal in (post_save, post_delete):
-            signal.connect(forget_default_client, sender=OAuthClient,
-                           dispatch_uid="django_euler_oauth.forget_default_client")
+            signal.connect(forget_cached_clients, sender=OAuthClient,
+                           dispatch_uid="django_euler_oauth.forget_cached_clients")
+        # override_settings (keys, the default client) starts afresh too.
+        setting_changed.connect(forget_cached_clients,
+                                dispatch_uid="django_euler_oauth.forget_cached_clients")

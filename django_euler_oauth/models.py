@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import time
 from typing import TYPE_CHECKING, Any
@@ -143,25 +144,43 @@ class OAuthClient(models.Model):
 TOKEN_READ_FIELDS = ("id", "user_id", "client_id", "status", "access_token", "expires_at",
                      "connected_at")
 
-#: How long a process trusts its answer to "which client is the default?" (seconds).
-#: Saving or deleting an OAuthClient forgets it at once in this process; other processes
-#: notice within this time (a client deactivated elsewhere stops serving token reads here
-#: within it too).
-DEFAULT_CLIENT_CACHE_SECONDS = 10.0
+#: How long a process trusts what it read of the OAuth clients (seconds): which one is
+#: the default, and each client's row for refreshes. Saving or deleting an OAuthClient
+#: forgets it at once in this process; other processes notice within this time (a client
+#: deactivated or edited elsewhere takes effect here within it too).
+CLIENT_CACHE_SECONDS = 10.0
 
 _default_client_ids: dict[tuple[str, str | None], tuple[int | None, float]] = {}
+_clients: dict[tuple[str, int], tuple[OAuthClient, float]] = {}
 
 
-def forget_default_client(**_kwargs: Any) -> None:
-    """Drop the cached default client ids (connected to OAuthClient's save and delete)."""
+def forget_cached_clients(**_kwargs: Any) -> None:
+    """Drop what this process keeps of the clients (on OAuthClient's save and delete)."""
     _default_client_ids.clear()
+    _clients.clear()
+
+
+def cached_client(alias: str, pk: int) -> OAuthClient:
+    """OAuth client ``pk`` of database ``alias``, read at most every few seconds.
+
+    Each caller gets a copy of the row as it was read, its secrets still ciphertext: the
+    kept instance is never decrypted, so the process keeps no plaintext secret.
+    Raises ``OAuthClient.DoesNotExist``.
+    """
+    key = (alias, pk)
+    now = time.monotonic()
+    kept = _clients.get(key)
+    if kept is None or kept[1] <= now:
+        kept = _clients[key] = (OAuthClient.objects.using(alias).get(pk=pk),
+                                now + CLIENT_CACHE_SECONDS)
+    return copy.copy(kept[0])
 
 
 def default_client_id(alias: str) -> int | None:
     """The pk of the default client on database ``alias``, or None when there is none.
 
     ``EULER_OAUTH_DEFAULT_CLIENT`` when set (if active), else the only active client.
-    Kept per process for :data:`DEFAULT_CLIENT_CACHE_SECONDS`: the token read runs on
+    Kept per process for :data:`CLIENT_CACHE_SECONDS`: the token read runs on
     every request that reads the token, and the answer changes only when an admin
     edits the clients.
     """
@@ -177,26 +196,31 @@ def default_client_id(alias: str) -> int | None:
     else:
         ids = list(active.values_list("pk", flat=True)[:2])
     found = ids[0] if len(ids) == 1 else None
-    _default_client_ids[key] = (found, now + DEFAULT_CLIENT_CACHE_SECONDS)
+    _default_client_ids[key] = (found, now + CLIENT_CACHE_SECONDS)
     return found
+
+
+def _most_recent(row: Connection) -> tuple[datetime.datetime, int]:
+    return row.connected_at, row.pk
 
 
 class ConnectionQuerySet(models.QuerySet["Connection"]):
     def locked_with_client(self, pk: int) -> Connection:
-        """Connection ``pk`` and its client, the connection's row locked (``FOR UPDATE``).
+        """Connection ``pk``, its row locked (``SELECT ... FOR UPDATE``), with its client.
 
-        Call it inside ``transaction.atomic``. The lock is taken on the connection's row
-        only where the database can say so (``FOR UPDATE OF``); on databases without
-        row locks (SQLite) it is a plain read. Raises ``Connection.DoesNotExist``.
+        Call it inside ``transaction.atomic``. On databases without row locks (SQLite)
+        the read is plain. The client comes from :func:`cached_client` (the refresh path
+        reads this on every refresh; the client's row changes only when an admin edits
+        it). Raises ``Connection.DoesNotExist``.
         """
         from django.db import connections
 
-        features = connections[self.db].features
-        queryset = self.select_related("client")
-        if features.has_select_for_update:
-            queryset = queryset.select_for_update(
-                of=("self",) if features.has_select_for_update_of else ())
-        return queryset.get(pk=pk)
+        queryset = self.all()
+        if connections[self.db].features.has_select_for_update:
+            queryset = queryset.select_for_update()
+        row = queryset.get(pk=pk)
+        row.client = cached_client(self.db, row.client_id)
+        return row
 
     def default_for(self, user: Any) -> Connection | None:
         """The user's most recently connected active connection for the default client.
@@ -216,9 +240,10 @@ class ConnectionQuerySet(models.QuerySet["Connection"]):
         # among them here costs less than the filters, ORDER BY and LIMIT cost the ORM
         # to build on every request (this runs on every request that reads the token).
         rows = self.filter(user_id=user.pk).only(*TOKEN_READ_FIELDS)
-        active = [row for row in rows
-                  if row.client_id == client_id and row.status == Connection.Status.ACTIVE]
-        return max(active, key=lambda row: (row.connected_at, row.pk), default=None)
+        active: list[Connection] = [
+            row for row in rows
+            if row.client_id == client_id and row.status == Connection.Status.ACTIVE]
+        return max(active, key=_most_recent, default=None)
 
     def active(self) -> ConnectionQuerySet:
         return self.filter(status=Connection.Status.ACTIVE)
