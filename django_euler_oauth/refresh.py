@@ -67,6 +67,7 @@ _STORED_ON_REFRESH = ("access_token", "refresh_token", "refresh_expires_at", "sc
                       "expires_at", "refreshed_at", "last_error", "updated_at")
 
 
+@sensitive_variables()  # the values are the tokens; so are the ORM frames below
 def _store(row: Connection, fields: tuple[str, ...]) -> None:
     """Write ``fields`` of ``row`` (read under :func:`locked_connection`) in one UPDATE.
 
@@ -155,7 +156,7 @@ def mark_reauthorization_required(connection: Connection, reason: str,
     return changed
 
 
-@sensitive_variables("rejected_token")
+@sensitive_variables()  # tokens in hand: every frame below too (client, ORM, crypto)
 def _refresh(pk: int, connection: Connection | None, *, using: str | None = None,
              force: bool = False, rejected_token: str | None = None,
              within: datetime.timedelta | None = None) -> tuple[str, EulerOAuthError | None]:

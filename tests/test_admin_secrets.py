@@ -133,9 +133,6 @@ def test_the_debug_500_page_shows_no_typed_secret(staff, stored, settings, page)
                  TYPED_SECRET, TYPED_API_KEY, STORED_SECRET, GOOD_KEY)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "refresh._store passes the rotated tokens to QuerySet.update(**kwargs): that frame's "
-    "kwargs is not marked sensitive (refresh.py is not the admin's to change)"))
 def test_a_failing_refresh_action_mails_no_token(admin_mails, staff, stored, user,  # noqa: F811
                                                  make_connection, provider,
                                                  failing_connection_update):
