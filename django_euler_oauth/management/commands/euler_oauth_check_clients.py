@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ... import clientcheck
 from ...models import OAuthClient
+from .. import options as checked
 
 
 class Command(BaseCommand):
@@ -26,12 +27,15 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         clients = None
-        if options["slugs"]:
-            clients = OAuthClient.objects.filter(slug__in=options["slugs"]).order_by("slug")
-            unknown = set(options["slugs"]) - {client.slug for client in clients}
+        slugs = checked.slugs(options["slugs"] or ())
+        callback_url = (checked.absolute_url(options["callback_url"], "--callback-url")
+                        if options["callback_url"] is not None else None)
+        if slugs:
+            clients = OAuthClient.objects.filter(slug__in=slugs).order_by("slug")
+            unknown = set(slugs) - {client.slug for client in clients}
             if unknown:
                 raise CommandError(f"No OAuth client with slug {', '.join(sorted(unknown))}.")
-        reports = clientcheck.check_clients(clients, callback_url=options["callback_url"])
+        reports = clientcheck.check_clients(clients, callback_url=callback_url)
         if not reports:
             raise CommandError("No active OAuth client to check.")
         for report in reports:

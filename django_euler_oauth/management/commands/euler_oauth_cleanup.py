@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from ... import maintenance
+from .. import options as checked
 
 
 class Command(BaseCommand):
@@ -19,12 +20,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--chunk-size", type=int, default=maintenance.DEFAULT_CHUNK_SIZE,
-                            help="Connections read from the database per query.")
+                            help="Connections read from the database per query (at most "
+                                 f"{checked.MAX_CHUNK_SIZE}).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["chunk_size"] < 1:
-            raise CommandError("--chunk-size must be at least 1.")
-        summary = maintenance.expire_refresh_tokens(chunk_size=options["chunk_size"])
+        chunk_size = checked.chunk_size(options["chunk_size"])
+        summary = maintenance.expire_refresh_tokens(chunk_size=chunk_size)
         self.stdout.write(self.style.SUCCESS(
             f"Marked {summary.marked} connections as needing re-authorization "
             f"(refresh token expired; {summary.examined} examined)."))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ... import maintenance
+from .. import options as checked
 
 
 class Command(BaseCommand):
@@ -21,21 +21,22 @@ class Command(BaseCommand):
         parser.add_argument("--within", type=int, default=None, metavar="SECONDS",
                             help="Refresh tokens expiring within this many seconds "
                                  f"(default: the refresh leeway + "
-                                 f"{int(maintenance.DEFAULT_MARGIN.total_seconds())}).")
+                                 f"{int(maintenance.DEFAULT_MARGIN.total_seconds())}; at most "
+                                 f"{int(checked.MAX_WITHIN.total_seconds())}).")
         parser.add_argument("--workers", type=int, default=maintenance.DEFAULT_WORKERS,
-                            help="Refreshes in flight at once (threads; 1 on SQLite).")
+                            help="Refreshes in flight at once (threads; 1 on SQLite; at most "
+                                 f"{checked.MAX_WORKERS}).")
         parser.add_argument("--chunk-size", type=int, default=maintenance.DEFAULT_CHUNK_SIZE,
-                            help="Connections read from the database per query.")
+                            help="Connections read from the database per query (at most "
+                                 f"{checked.MAX_CHUNK_SIZE}).")
         parser.add_argument("--dry-run", action="store_true",
                             help="Only count the connections that would be refreshed.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        within = (datetime.timedelta(seconds=options["within"])
+        within = (checked.window(options["within"])
                   if options["within"] is not None else maintenance.default_window())
-        if within.total_seconds() < 0:
-            raise CommandError("--within must not be negative.")
-        if options["workers"] < 1 or options["chunk_size"] < 1:
-            raise CommandError("--workers and --chunk-size must be at least 1.")
+        workers = checked.workers(options["workers"])
+        chunk_size = checked.chunk_size(options["chunk_size"])
         verbose = options["verbosity"] >= 1
 
         def progress(summary: maintenance.RefreshSummary, queued: int) -> None:
@@ -43,7 +44,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"… {queued} queued, {summary.total} done")
 
         summary = maintenance.refresh_expiring(
-            within=within, workers=options["workers"], chunk_size=options["chunk_size"],
+            within=within, workers=workers, chunk_size=chunk_size,
             dry_run=options["dry_run"], progress=progress)
         if summary.dry_run:
             self.stdout.write(f"Dry run: {summary.candidates} connections expire within "

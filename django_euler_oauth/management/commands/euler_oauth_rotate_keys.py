@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import OperationalError
 
 from ... import maintenance
+from .. import options as checked
 
 
 class Command(BaseCommand):
@@ -19,13 +20,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--batch-size", type=int, default=maintenance.DEFAULT_CHUNK_SIZE,
-                            help="Rows per transaction.")
+                            help=f"Rows per transaction (at most {checked.MAX_CHUNK_SIZE}).")
         parser.add_argument("--start-after", type=int, default=None, metavar="PK",
                             help="Resume: skip connections with a primary key up to PK.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["batch_size"] < 1:
-            raise CommandError("--batch-size must be at least 1.")
+        batch_size = checked.chunk_size(options["batch_size"], "--batch-size")
+        start_after = (checked.primary_key(options["start_after"], "--start-after")
+                       if options["start_after"] is not None else None)
         verbose = options["verbosity"] >= 1
 
         def progress(model: str, summary: maintenance.RotateSummary) -> None:
@@ -34,8 +36,8 @@ class Command(BaseCommand):
                                   f"(resume with --start-after {summary.last_pk})")
 
         try:
-            summary = maintenance.rotate_keys(batch_size=options["batch_size"],
-                                              start_after=options["start_after"],
+            summary = maintenance.rotate_keys(batch_size=batch_size,
+                                              start_after=start_after,
                                               progress=progress)
         except OperationalError as err:
             # e.g. SQLite's write lock held longer than OPTIONS["timeout"]: every batch
