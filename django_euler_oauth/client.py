@@ -72,9 +72,10 @@ def get_session() -> requests.Session:
     """The process-wide session: made on first use, again in a forked child.
 
     One connection pool per provider host of ``EULER_OAUTH_HTTP_POOL_SIZE`` kept-alive
-    connections; no retries (a refresh token sent once may already be spent);
-    proxies, ``NO_PROXY`` and ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` read from the
-    environment on each call, as ``requests`` does; cookies refused.
+    connections; no retries (a refresh token sent once may already be spent); proxies,
+    ``NO_PROXY`` and ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` from the environment as
+    ``requests`` reads them (:func:`environment_settings`); cookies refused; no
+    ``.netrc`` credentials (they are not the provider's).
     """
     global _session, _session_key
     key = (os.getpid(), app_settings.HTTP_POOL_SIZE)
@@ -84,6 +85,7 @@ def get_session() -> requests.Session:
             session = _session
             if session is None or _session_key != key:
                 session = requests.Session()
+                session.trust_env = False  # environment_settings() reads it, per host
                 session.cookies.set_policy(_NoCookies())
                 adapter = _ProviderAdapter(pool_connections=8, pool_maxsize=key[1],
                                            max_retries=0)
@@ -93,6 +95,33 @@ def get_session() -> requests.Session:
                 session.headers["Accept"] = "application/json"
                 _session, _session_key = session, key
     return session
+
+
+#: What ``requests`` reads from the environment for an http(s) call's proxies and CA
+#: bundle (``urllib.request.getproxies`` on Linux, ``merge_environment_settings``).
+_ENVIRONMENT = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY",
+                "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+_environment_settings: dict[tuple[str, str, tuple[str | None, ...]], dict[str, Any]] = {}
+
+
+def environment_settings(url: str) -> dict[str, Any]:
+    """``proxies``, ``verify`` and ``cert`` for ``url`` from the environment.
+
+    Worked out by ``requests`` itself (``Session.merge_environment_settings``) once per
+    host and value of those variables: ``requests`` walks the whole environment on every
+    call to find them, which cost a tenth of a refresh's CPU.
+    """
+    parts = urlsplit(url)
+    key = (parts.scheme, parts.netloc, tuple(os.environ.get(name) for name in _ENVIRONMENT))
+    kept = _environment_settings.get(key)
+    if kept is not None:
+        return kept
+    with requests.Session() as reader:  # trust_env, as requests does by default
+        found = dict(reader.merge_environment_settings(url, {}, None, None, None))
+    if len(_environment_settings) >= 64:  # hosts x environments: bounded
+        _environment_settings.clear()
+    _environment_settings[key] = found
+    return found
 
 
 def _status_code(status: int, stage: str) -> str:
@@ -200,9 +229,11 @@ class ProviderClient:
         phase = transport.RequestPhase(deadline)
         try:
             with phase:
+                environment = environment_settings(url)
                 response = self.session.request(
                     method, url, headers=headers, timeout=timeout,
-                    allow_redirects=False, stream=True, **kwargs)
+                    allow_redirects=False, stream=True, proxies=environment["proxies"],
+                    verify=environment["verify"], cert=environment["cert"], **kwargs)
         except requests.Timeout:
             failure = "timed out"
         except requests.RequestException as err:
