@@ -39,7 +39,7 @@ def test_quick_benchmarks_on_sqlite():
     table = rows(run_quick(EULER_SKIP_PG="1"))
     figures = " ".join(table)
     for expected in ("1a untouched view", "1b fresh token read", "5 decrypt one token",
-                     "4 callback: queries"):
+                     "4 callback: queries", "7 CPU per refresh vs a hand-written naive"):
         assert expected in figures
     untouched_queries = next(v for k, v in table.items() if k.startswith("1a extra queries"))
     assert untouched_queries[0] == "0 queries"
@@ -57,4 +57,5 @@ def test_quick_benchmarks_on_postgres():
     assert any(k.startswith("3 peak memory streaming") for k in table)
     assert any(k.startswith("3 CPU per refresh") for k in table)
     assert any(k.startswith("6 Celery bulk refresh") for k in table)
+    assert any(k.startswith("7 CPU per refresh") and "(postgresql)" in k for k in table)
     assert any(k.startswith("1b fresh token read vs minimal one-lookup view") for k in table)
