@@ -24,7 +24,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from bench.common import Row, setup_django
+from bench.common import Row, alternating, setup_django
 
 
 def _cpu_per_call(fn: Callable[[int], object], pks: list[int]) -> float:
@@ -77,21 +77,10 @@ def main() -> None:
         for _ in range(warmup):
             ours(next(queue))
             naive(next(queue))
-        ours_cpu: list[float] = []
-        naive_cpu: list[float] = []
-        ratios: list[float] = []
-        for index in range(rounds):
-            ours_pks = [next(queue) for _ in range(block)]
-            naive_pks = [next(queue) for _ in range(block)]
-            if index % 2:
-                o = _cpu_per_call(ours, ours_pks)
-                n = _cpu_per_call(naive, naive_pks)
-            else:
-                n = _cpu_per_call(naive, naive_pks)
-                o = _cpu_per_call(ours, ours_pks)
-            ours_cpu.append(o)
-            naive_cpu.append(n)
-            ratios.append(o / n)
+        ours_cpu, naive_cpu = alternating(
+            rounds, lambda: _cpu_per_call(ours, [next(queue) for _ in range(block)]),
+            lambda: _cpu_per_call(naive, [next(queue) for _ in range(block)]))
+        ratios = [o / n for o, n in zip(ours_cpu, naive_cpu, strict=True)]
     finally:
         provider.stop()
     ratio = statistics.median(ratios)

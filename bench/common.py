@@ -62,15 +62,23 @@ def interleaved_ratio(ours: Callable[[], object], base: Callable[[], object], *,
         base()
     probe = max(rate(base, 50), 1.0)
     count = max(50, int(probe * seconds))
-    ours_rates, base_rates, ratios = [], [], []
+    ours_rates, base_rates = alternating(rounds, lambda: rate(ours, count),
+                                         lambda: rate(base, count))
+    ratios = [o / b for o, b in zip(ours_rates, base_rates, strict=True)]
+    return statistics.median(ours_rates), statistics.median(base_rates), statistics.median(ratios)
+
+
+def alternating(rounds: int, ours: Callable[[], float],
+                base: Callable[[], float]) -> tuple[list[float], list[float]]:
+    """``rounds`` measurements of each, alternating which runs first in a round, so that
+    drift on a noisy machine hits both alike."""
+    ours_values: list[float] = []
+    base_values: list[float] = []
     for index in range(rounds):
         if index % 2:
-            o = rate(ours, count)
-            b = rate(base, count)
+            ours_values.append(ours())
+            base_values.append(base())
         else:
-            b = rate(base, count)
-            o = rate(ours, count)
-        ours_rates.append(o)
-        base_rates.append(b)
-        ratios.append(o / b)
-    return statistics.median(ours_rates), statistics.median(base_rates), statistics.median(ratios)
+            base_values.append(base())
+            ours_values.append(ours())
+    return ours_values, base_values
