@@ -253,6 +253,15 @@ class ConnectionQuerySet(models.QuerySet["Connection"]):
             return self.none()
         return self.filter(user_id=user.pk)
 
+    def for_account(self, client: OAuthClient, external_id: str) -> ConnectionQuerySet:
+        """The connection of TikTok account ``external_id`` (userinfo ``uid``) for ``client``.
+
+        The only way an account is matched: never by handle or nickname (TikTok reuses them).
+        """
+        if not external_id:
+            return self.none()
+        return self.filter(client=client, external_id=external_id)
+
     def for_client(self, client: OAuthClient) -> ConnectionQuerySet:
         return self.filter(client=client)
 
@@ -305,6 +314,8 @@ class Connection(models.Model):
     last_error = models.CharField(_("last error"), max_length=300, blank=True)
     external_id = models.CharField(_("TikTok user ID"), max_length=100, blank=True)
     external_username = models.CharField(_("TikTok username"), max_length=100, blank=True)
+    external_nickname = models.CharField(_("TikTok nickname"), max_length=100, blank=True)
+    external_avatar_url = models.URLField(_("TikTok avatar"), max_length=500, blank=True)
     connected_at = models.DateTimeField(_("connected"), default=timezone.now)
     refreshed_at = models.DateTimeField(_("last refreshed"), null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -315,7 +326,13 @@ class Connection(models.Model):
         verbose_name = _("connection")
         verbose_name_plural = _("connections")
         constraints = [
-            models.UniqueConstraint(fields=["user", "client"], name="euler_oauth_one_per_user"),
+            # One connection per client and TikTok account, whoever holds it ...
+            models.UniqueConstraint(fields=["client", "external_id"],
+                                    condition=~Q(external_id=""),
+                                    name="euler_oauth_one_per_account"),
+            # ... and, where the account is unknown (userinfo off), one per user and client.
+            models.UniqueConstraint(fields=["user", "client"], condition=Q(external_id=""),
+                                    name="euler_oauth_one_per_user"),
         ]
         indexes = [
             models.Index(fields=["status", "expires_at"], name="euler_oauth_expiring"),
