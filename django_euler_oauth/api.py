@@ -26,15 +26,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
+from . import audit
 from .client import BinaryAnswer, ProviderClient
 from .conf import app_settings
-from .endpoints import BYTES, ENDPOINTS_BY_NAME, Endpoint, canonical_scope
+from .endpoints import BYTES, ENDPOINTS_BY_NAME, Endpoint, canonical_scope, endpoint_for
 from .errors import (
     InsufficientScope,
     InvalidToken,
     MalformedResponse,
+    NotDelegated,
     RateLimited,
     RevokedToken,
     SessionExpired,
@@ -44,8 +47,11 @@ from .errors import (
 )
 from .refresh import get_access_token, mark_reauthorization_required, refresh_connection
 from .revocation import expire_session
+from .teams import may_use
 
 if TYPE_CHECKING:
+    from django.http import HttpRequest
+
     from .models import Connection
 
 T = TypeVar("T")
@@ -196,11 +202,35 @@ class EulerAPI:
     the connect endpoints' protobuf answers as a :class:`BinaryAnswer`.
     """
 
-    def __init__(self, connection: Connection, *,
+    def __init__(self, connection: Connection, acting_user: Any = None, *,
                  sleep: Callable[[float], Any] = time.sleep) -> None:
         self.connection = connection
+        #: The site user making the calls (the owner or a delegate); None acts as the
+        #: owner without checks or audit rows, as before teams existed.
+        self.acting_user = acting_user
         self.provider = ProviderClient(connection.client)
         self._sleep = sleep
+
+    @classmethod
+    def for_request(cls, request: HttpRequest, connection: Connection | None = None,
+                    **kwargs: Any) -> EulerAPI:
+        """The API on ``connection`` (default: ``request.euler_connection``), acting as
+        ``request.user``. Raises :class:`~django_euler_oauth.errors.NotDelegated` when
+        there is no connection the user may use."""
+        connection = connection or getattr(request, "euler_connection", None)
+        if not connection:
+            raise NotDelegated(str(_("No connected account to act with.")))
+        return cls(connection, acting_user=request.user, **kwargs)
+
+    def _check_acting_user(self, endpoint: Endpoint, params: dict[str, Any]) -> None:
+        """NotDelegated (and a refused audit row) unless the acting user may call it."""
+        if self.acting_user is None or may_use(self.acting_user, self.connection,
+                                               endpoint.scopes):
+            return
+        err = NotDelegated(f"{endpoint.name} needs the scope: {endpoint.scope}",
+                           endpoint=endpoint.name, missing_scope=endpoint.scope)
+        audit.record(self.connection, self.acting_user, endpoint, params, err)
+        raise err
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                 json: Any = None, binary: bool = False) -> Any:
@@ -211,12 +241,39 @@ class EulerAPI:
         :class:`~django_euler_oauth.errors.EulerOAuthError` subclass (see
         :func:`with_connection_token` for which and when).
         """
+        if self.acting_user is not None:
+            found = endpoint_for(method, path)
+            if found is None:
+                # Outside the endpoint table nothing says which scope it needs: owner only.
+                if not getattr(self.acting_user, "is_authenticated", False) or \
+                        self.acting_user.pk != self.connection.user_id:
+                    raise NotDelegated(f"{method} {path} is not an endpoint a delegate "
+                                       "may call.")
+            else:
+                return self._audited(found[0], {**found[1], **(params or {})},
+                                     method, path, params, json, binary)
+        return self._send(method, path, params, json, binary)
+
+    def _send(self, method: str, path: str, params: dict[str, Any] | None, json: Any,
+              binary: bool) -> Any:
         @sensitive_variables("token")
         def attempt(token: str) -> Any:
             return self.provider.api_call(method, path, token, params=params, json=json,
                                           binary=binary)
 
         return with_connection_token(self.connection, attempt, sleep=self._sleep)
+
+    def _audited(self, endpoint: Endpoint, audit_params: dict[str, Any], method: str,
+                 path: str, params: dict[str, Any] | None, json: Any, binary: bool) -> Any:
+        """Check the acting user, send, and write the call's audit row whatever happens."""
+        self._check_acting_user(endpoint, audit_params)
+        try:
+            answer = self._send(method, path, params, json, binary)
+        except Exception as err:
+            audit.record(self.connection, self.acting_user, endpoint, audit_params, err)
+            raise
+        audit.record(self.connection, self.acting_user, endpoint, audit_params)
+        return answer
 
     def get(self, path: str, **params: Any) -> Any:
         """``GET path?params``; the decoded answer."""
@@ -235,8 +292,13 @@ class EulerAPI:
         return user
 
     def allows(self, name: str) -> bool:
-        """True when the connection's granted scopes allow endpoint ``name``."""
-        return ENDPOINTS_BY_NAME[name].allowed_by(self.connection.scope_list)
+        """True when the connection's granted scopes (and, with an acting user, their
+        delegation) allow endpoint ``name``."""
+        endpoint = ENDPOINTS_BY_NAME[name]
+        if self.acting_user is not None and not may_use(self.acting_user, self.connection,
+                                                        endpoint.scopes):
+            return False
+        return endpoint.allowed_by(self.connection.scope_list)
 
     def call(self, name: str, /, **params: Any) -> Any:
         """Call the endpoint ``name`` of :data:`~django_euler_oauth.endpoints.ENDPOINTS`.
@@ -255,16 +317,20 @@ class EulerAPI:
         except KeyError:
             raise ValueError(f"No Euler API endpoint is named {name!r}.") from None
         path_values, query, body = _split(endpoint, params)
+        self._check_acting_user(endpoint, params)
         if not endpoint.allowed_by(self.connection.scope_list):
             err = InsufficientScope(f"{endpoint.name} needs the scope: {endpoint.scope}",
                                     stage=Stage.LOCAL)
             err.reauthorize_url = reauthorize_url(  # type: ignore[attr-defined]
                 self.connection, endpoint.scope)
+            if self.acting_user is not None:
+                audit.record(self.connection, self.acting_user, endpoint, params, err)
             raise err
-        return self.request(endpoint.method, endpoint.url_path(**path_values),
-                            params=query or None,
-                            json=body if endpoint.body else None,
-                            binary=endpoint.answer == BYTES)
+        args = (endpoint.method, endpoint.url_path(**path_values), query or None,
+                body if endpoint.body else None, endpoint.answer == BYTES)
+        if self.acting_user is None:
+            return self._send(*args)
+        return self._audited(endpoint, params, *args)
 
     # -- one typed method per endpoint (generated from endpoints.py, then kept by hand) --
 

@@ -76,6 +76,16 @@ class AppSettings:
         return int(self._get("STATE_LIFETIME", "int", 600))
 
     @property
+    def AUDIT_RETENTION_DAYS(self) -> int:
+        """Days ``euler_oauth_prune_audit`` keeps audit entries (teams, issue 19)."""
+        return int(self._get("AUDIT_RETENTION_DAYS", "int", 90))
+
+    @property
+    def INVITATION_LIFETIME(self) -> int:
+        """Seconds a team invitation link stays valid."""
+        return int(self._get("INVITATION_LIFETIME", "int", 7 * 24 * 3600))
+
+    @property
     def MAX_PENDING_STATES(self) -> int:
         """How many authorizations one browser session may have in flight (tabs)."""
         return int(self._get("MAX_PENDING_STATES", "int", 10))

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
@@ -438,3 +438,24 @@ def parse_retry_after(headers: Any, now: datetime.datetime | None = None) -> flo
             return max(0.0, value - now_ts)
         return max(0.0, value)
     return None
+
+
+class NotDelegated(PermissionDenied):
+    """The acting user may not use this endpoint on this connection (issue 19).
+
+    Not the connection's owner and no live delegation with the endpoint's scope, or
+    the connection is not active. Raised before any request; a view answers 403.
+    """
+
+    code = "not_delegated"
+    message = _("You may not do this on this account. Ask its owner for access.")
+
+    def __init__(self, description: str = "", *, endpoint: str = "",
+                 missing_scope: str = "") -> None:
+        super().__init__(description or str(self.message))
+        self.endpoint = endpoint
+        self.missing_scope = missing_scope
+
+    @property
+    def friendly_message(self) -> str:
+        return str(self.message)

@@ -285,6 +285,15 @@ class ConnectionQuerySet(models.QuerySet["Connection"]):
             Q(refresh_expires_at__isnull=True) | Q(refresh_expires_at__gt=now)
         )
 
+    def usable_by(self, user: AbstractBaseUser | AnonymousUser | Any) -> ConnectionQuerySet:
+        """The active connections ``user`` owns or holds a live delegation for."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        now = timezone.now()
+        delegated = Q(delegations__user_id=user.pk, delegations__revoked_at__isnull=True) & (
+            Q(delegations__expires_at__isnull=True) | Q(delegations__expires_at__gt=now))
+        return self.active().filter(Q(user_id=user.pk) | delegated).distinct()
+
 
 class Connection(models.Model):
     """One user's authorization of one OAuth client: the tokens and what they allow.
@@ -382,3 +391,120 @@ class Connection(models.Model):
         if self.refresh_expires_at is None:
             return None
         return self.refresh_expires_at - timezone.now()
+
+
+# -- teams: delegations, invitations, the audit trail (issue 19) --------------------------
+
+class DelegationQuerySet(models.QuerySet["Delegation"]):
+    def live(self, now: datetime.datetime | None = None) -> DelegationQuerySet:
+        """Not revoked and not past ``expires_at``."""
+        now = now or timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+
+
+class Delegation(models.Model):
+    """One site user (the delegate) may use one connection, for a subset of its scopes."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE,
+                                   related_name="delegations", verbose_name=_("connection"))
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="euler_delegations", verbose_name=_("delegate"))
+    scopes = models.CharField(_("scopes"), max_length=1000)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                   null=True, blank=True, related_name="+",
+                                   verbose_name=_("granted by"))
+    created_at = models.DateTimeField(_("granted"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    objects = DelegationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("delegation")
+        verbose_name_plural = _("delegations")
+        indexes = [models.Index(fields=["user", "connection"], name="euler_oauth_delegate")]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} on connection {self.connection_id}: {self.scopes}"
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+    def is_live(self, now: datetime.datetime | None = None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class InvitationQuerySet(models.QuerySet["Invitation"]):
+    def pending(self, now: datetime.datetime | None = None) -> InvitationQuerySet:
+        now = now or timezone.now()
+        return self.filter(used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now)
+
+
+class Invitation(models.Model):
+    """A single-use, expiring link by which an owner offers a delegation.
+
+    Only the SHA-256 of the link's token is stored (:mod:`django_euler_oauth.teams`).
+    """
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE,
+                                   related_name="invitations", verbose_name=_("connection"))
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.CharField(_("scopes"), max_length=1000)
+    delegation_expires_at = models.DateTimeField(_("delegation ends"), null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                   related_name="+", verbose_name=_("created by"))
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    expires_at = models.DateTimeField(_("link expires"))
+    used_at = models.DateTimeField(_("used"), null=True, blank=True)
+    used_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                null=True, blank=True, related_name="+",
+                                verbose_name=_("used by"))
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+
+    def __str__(self) -> str:
+        return f"invitation {self.pk} to connection {self.connection_id}: {self.scopes}"
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+
+class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
+    def older_than(self, cutoff: datetime.datetime) -> AuditEntryQuerySet:
+        return self.filter(created_at__lt=cutoff)
+
+
+class AuditEntry(models.Model):
+    """One API call made with an acting user (refused ones included). Never a secret."""
+
+    OK = "ok"
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE,
+                                   related_name="audit_entries", verbose_name=_("connection"))
+    acting_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                    null=True, blank=True, related_name="+",
+                                    verbose_name=_("acting user"))
+    endpoint = models.CharField(_("endpoint"), max_length=80, db_index=True)
+    outcome = models.CharField(_("outcome"), max_length=60, db_index=True)
+    target = models.CharField(_("target"), max_length=100, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit entries")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["connection", "created_at"], name="euler_oauth_audit")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} by user {self.acting_user_id}: {self.outcome}"

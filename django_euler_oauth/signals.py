@@ -29,3 +29,11 @@ reauthorization_required = Signal()
 #: ``connection``, ``revoked_remotely`` (False when the provider could not be
 #: reached), ``request`` (None outside a request).
 disconnected = Signal()
+
+#: A delegation was granted (an invitation accepted, the admin, :func:`teams.grant`).
+#: Sent with ``sender=Delegation``. Arguments: ``delegation``.
+delegation_granted = Signal()
+
+#: A delegation ended (revoked by the owner or staff, or its connection was
+#: disconnected or revoked). Sent with ``sender=Delegation``. Arguments: ``delegation``.
+delegation_revoked = Signal()

@@ -1,0 +1,239 @@
+"""Teams: a connection's owner lets other site users act with it, within limits.
+
+:func:`create_invitation` makes a single-use, expiring link (only its SHA-256 is
+stored); :func:`accept_invitation` turns it into a
+:class:`~django_euler_oauth.models.Delegation` for the signed-in user;
+:func:`grant` and :func:`revoke` do it directly (the admin, the owner's page).
+Only the owner, or staff holding the model permission, grants and revokes.
+:func:`may_use` is the check :class:`~django_euler_oauth.api.EulerAPI` makes
+before any request. ``delegation_granted``/``delegation_revoked`` are sent after
+commit.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import secrets
+from collections.abc import Iterable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
+
+from .conf import app_settings
+from .endpoints import canonical_scope
+from .signals import delegation_granted, delegation_revoked
+
+if TYPE_CHECKING:
+    from .models import Connection, Delegation, Invitation
+
+__all__ = ["InvitationRefused", "accept_invitation", "can_manage", "create_invitation",
+           "delegated_scopes", "end_delegations", "grant", "hash_token", "may_use",
+           "revoke", "revoke_invitation"]
+
+
+class InvitationRefused(ValidationError):
+    """An invitation link that is unknown, expired, revoked or already used."""
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def can_manage(user: Any, connection: Connection) -> bool:
+    """The owner, or staff with ``django_euler_oauth.change_delegation``."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.pk == connection.user_id:
+        return True
+    return bool(user.is_staff and user.has_perm("django_euler_oauth.change_delegation"))
+
+
+def _check_manager(user: Any, connection: Connection) -> None:
+    if not can_manage(user, connection):
+        raise PermissionDenied(_("Only the account's owner may manage its team."))
+
+
+def _checked_scopes(connection: Connection, scopes: str | Iterable[str]) -> str:
+    """``scopes`` as a space-separated string, each one granted to ``connection``."""
+    wanted = scopes.split() if isinstance(scopes, str) else list(scopes)
+    have = {canonical_scope(scope) for scope in connection.scope_list}
+    outside = [scope for scope in wanted if canonical_scope(scope) not in have]
+    if not wanted:
+        raise ValidationError(_("Choose at least one permission."), code="no_scopes")
+    if outside:
+        raise ValidationError(
+            _("The account has not granted: %(scopes)s.") % {"scopes": " ".join(outside)},
+            code="scope_not_granted")
+    return " ".join(dict.fromkeys(wanted))
+
+
+def _check_usable(connection: Connection) -> None:
+    if not connection.is_active:
+        raise ValidationError(_("This account is not connected."), code="inactive")
+
+
+def grant(connection: Connection, user: Any, scopes: str | Iterable[str], *, by: Any,
+          expires_at: datetime.datetime | None = None) -> Delegation:
+    """Give ``user`` the use of ``connection`` for ``scopes`` (replacing a live one)."""
+    from .models import Delegation
+
+    _check_manager(by, connection)
+    _check_usable(connection)
+    if user.pk == connection.user_id:
+        raise ValidationError(_("The owner already has every permission."), code="owner")
+    scope_text = _checked_scopes(connection, scopes)
+    with transaction.atomic():
+        for old in Delegation.objects.live().filter(connection=connection, user=user):
+            _end(old)
+        delegation = Delegation.objects.create(
+            connection=connection, user=user, scopes=scope_text, expires_at=expires_at,
+            created_by=by if getattr(by, "is_authenticated", False) else None)
+        transaction.on_commit(partial(delegation_granted.send, sender=Delegation,
+                                      delegation=delegation))
+    return delegation
+
+
+def _end(delegation: Delegation) -> bool:
+    """Mark ``delegation`` revoked (inside the caller's transaction); False if it was."""
+    from .models import Delegation
+
+    now = timezone.now()
+    if not Delegation.objects.filter(pk=delegation.pk, revoked_at__isnull=True).update(
+            revoked_at=now):
+        return False
+    delegation.revoked_at = now
+    transaction.on_commit(partial(delegation_revoked.send, sender=Delegation,
+                                  delegation=delegation))
+    return True
+
+
+def revoke(delegation: Delegation, *, by: Any) -> bool:
+    """End ``delegation`` now; False when it had already ended."""
+    _check_manager(by, delegation.connection)
+    with transaction.atomic():
+        return _end(delegation)
+
+
+def end_delegations(connection: Connection) -> int:
+    """End every live delegation of ``connection`` (it was disconnected or revoked)."""
+    from .models import Delegation
+
+    with transaction.atomic(using=connection._state.db):
+        return sum(_end(d) for d in Delegation.objects.filter(
+            connection_id=connection.pk, revoked_at__isnull=True))
+
+
+def delegated_scopes(user: Any, connection: Connection) -> list[str] | None:
+    """What ``user`` may use on ``connection``: every scope for the owner, the union of
+    live delegations' scopes for a delegate, None for nobody or an inactive connection."""
+    from .models import Delegation
+
+    if not getattr(user, "is_authenticated", False) or not connection.is_active:
+        return None
+    if user.pk == connection.user_id:
+        return connection.scope_list
+    rows = Delegation.objects.using(connection._state.db or "default").live().filter(
+        connection_id=connection.pk, user_id=user.pk).values_list("scopes", flat=True)
+    scopes = [scope for row in rows for scope in row.split()]
+    if not scopes:
+        return None
+    granted = {canonical_scope(scope) for scope in connection.scope_list}
+    return [scope for scope in scopes if canonical_scope(scope) in granted]
+
+
+def may_use(user: Any, connection: Connection, scopes: Iterable[str]) -> bool:
+    """True when ``user`` may make a call needing any one of ``scopes`` (none: any call)."""
+    allowed = delegated_scopes(user, connection)
+    if allowed is None:
+        return False
+    wanted = list(scopes)
+    if not wanted:
+        return True
+    have = {canonical_scope(scope) for scope in allowed}
+    return any(canonical_scope(scope) in have for scope in wanted)
+
+
+@sensitive_variables("token")
+def create_invitation(connection: Connection, scopes: str | Iterable[str], *, by: Any,
+                      delegation_expires_at: datetime.datetime | None = None,
+                      lifetime: int | None = None) -> tuple[Invitation, str]:
+    """A new invitation and its link token (shown once; only its hash is stored)."""
+    from .models import Invitation
+
+    _check_manager(by, connection)
+    _check_usable(connection)
+    scope_text = _checked_scopes(connection, scopes)
+    seconds = app_settings.INVITATION_LIFETIME if lifetime is None else lifetime
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        connection=connection, token_hash=hash_token(token), scopes=scope_text,
+        delegation_expires_at=delegation_expires_at, created_by=by,
+        expires_at=timezone.now() + datetime.timedelta(seconds=seconds))
+    return invitation, token
+
+
+def revoke_invitation(invitation: Invitation, *, by: Any) -> bool:
+    """Withdraw a pending invitation; False if it was used or withdrawn already."""
+    from .models import Invitation
+
+    _check_manager(by, invitation.connection)
+    return bool(Invitation.objects.filter(
+        pk=invitation.pk, used_at__isnull=True, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()))
+
+
+@sensitive_variables("token")
+def find_invitation(token: str) -> Invitation:
+    """The invitation for ``token`` if it can still be accepted, else InvitationRefused."""
+    from .models import Invitation
+
+    invitation = Invitation.objects.select_related("connection").filter(
+        token_hash=hash_token(token or "")).first()
+    if invitation is None:
+        raise InvitationRefused(_("This invitation link is not valid."), code="unknown")
+    if invitation.revoked_at is not None:
+        raise InvitationRefused(_("This invitation was withdrawn by the account's owner."),
+                                code="revoked")
+    if invitation.used_at is not None:
+        raise InvitationRefused(_("This invitation has already been used."), code="used")
+    if invitation.expires_at <= timezone.now():
+        raise InvitationRefused(_("This invitation has expired. Ask the owner for a new one."),
+                                code="expired")
+    if not invitation.connection.is_active:
+        raise InvitationRefused(_("The account of this invitation is no longer connected."),
+                                code="inactive")
+    return invitation
+
+
+@sensitive_variables("token")
+def accept_invitation(token: str, user: Any) -> Delegation:
+    """Use the invitation for ``token`` as ``user``: a delegation, once and only once."""
+    from .models import Delegation, Invitation
+
+    if not getattr(user, "is_authenticated", False):
+        raise PermissionDenied(_("Sign in to accept an invitation."))
+    invitation = find_invitation(token)
+    connection = invitation.connection
+    if user.pk == connection.user_id:
+        raise InvitationRefused(_("This is your own account."), code="owner")
+    with transaction.atomic():
+        # Single use even under a double submit: only one UPDATE finds it unused.
+        if not Invitation.objects.filter(pk=invitation.pk, used_at__isnull=True,
+                                         revoked_at__isnull=True).update(
+                used_at=timezone.now(), used_by=user):
+            raise InvitationRefused(_("This invitation has already been used."), code="used")
+        for old in Delegation.objects.live().filter(connection=connection, user=user):
+            _end(old)
+        delegation = Delegation.objects.create(
+            connection=connection, user=user, scopes=_checked_scopes(
+                connection, invitation.scopes),
+            expires_at=invitation.delegation_expires_at, created_by=invitation.created_by)
+        transaction.on_commit(partial(delegation_granted.send, sender=Delegation,
+                                      delegation=delegation))
+    return delegation
