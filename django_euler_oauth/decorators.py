@@ -59,6 +59,17 @@ def scopes_redirect(request: HttpRequest, scopes: Iterable[str]) -> HttpResponse
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return redirect_to_login(request.get_full_path())
+    current = getattr(request, "euler_connection", None)
+    if current and current.user_id != user.pk:
+        # A delegate working on someone else's account: they cannot authorize for the
+        # owner, so a missing scope is a 403 saying to ask the owner.
+        from .team_views import not_delegated_page
+        from .teams import delegated_scopes
+
+        missing = _missing(delegated_scopes(user, current) or [], required)
+        if missing or not current.is_active:
+            return not_delegated_page(request, current, missing)
+        return None
     next_url = request.get_full_path()
     try:
         client = OAuthClient.objects.resolve(None)

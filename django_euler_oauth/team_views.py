@@ -1,0 +1,129 @@
+"""The team pages (#19): the owner's invitations and delegations, accepting an
+invitation, the owner's audit trail, and the 403 page for a delegate's refusal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
+from django.views.decorators.http import require_http_methods, require_POST
+
+from . import teams
+from .models import AuditEntry, Connection, Delegation, Invitation
+
+AUDIT_PAGE_SIZE = 200
+
+
+def not_delegated_page(request: HttpRequest, connection: Connection,
+                       missing: list[str]) -> HttpResponse:
+    """403: the delegate lacks ``missing`` on ``connection`` and must ask its owner."""
+    context = {"connection": connection, "missing": missing}
+    return render(request, "django_euler_oauth/not_delegated.html", context, status=403)
+
+
+def _owned(request: HttpRequest, pk: Any) -> Connection:
+    connection = get_object_or_404(Connection.objects.select_related("client"), pk=pk)
+    if not teams.can_manage(request.user, connection):
+        raise Http404
+    return connection
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+@sensitive_variables("token")
+def team(request: HttpRequest) -> HttpResponse:
+    """The owner's team: create an invitation (POST), list invitations and delegates."""
+    link = ""
+    if request.method == "POST":
+        connection = _owned(request, request.POST.get("connection"))
+        try:
+            _invitation, token = teams.create_invitation(
+                connection, request.POST.getlist("scope"), by=request.user)
+        except ValidationError as err:
+            messages.error(request, " ".join(err.messages))
+        else:
+            link = request.build_absolute_uri(
+                reverse("euler_oauth:team_join", args=[token]))
+    connections = list(Connection.objects.for_user(request.user).active()
+                       .select_related("client"))
+    for connection in connections:
+        connection.team_delegations = list(  # type: ignore[attr-defined]
+            Delegation.objects.live().filter(connection=connection).select_related("user"))
+        connection.team_invitations = list(  # type: ignore[attr-defined]
+            Invitation.objects.pending().filter(connection=connection))
+    return render(request, "django_euler_oauth/team.html",
+                  {"connections": connections, "link": link})
+
+
+@never_cache
+@login_required
+@require_POST
+def team_revoke(request: HttpRequest) -> HttpResponse:
+    """End a delegation (``delegation``) or withdraw an invitation (``invitation``)."""
+    try:
+        if request.POST.get("delegation"):
+            delegation = get_object_or_404(Delegation.objects.select_related("connection"),
+                                           pk=request.POST["delegation"])
+            teams.revoke(delegation, by=request.user)
+        else:
+            invitation = get_object_or_404(Invitation.objects.select_related("connection"),
+                                           pk=request.POST.get("invitation"))
+            teams.revoke_invitation(invitation, by=request.user)
+    except (ValueError, PermissionDenied):
+        raise Http404 from None
+    messages.success(request, _("Access withdrawn."))
+    return HttpResponseRedirect(reverse("euler_oauth:team"))
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+@sensitive_variables("token")
+def team_join(request: HttpRequest, token: str) -> HttpResponse:
+    """A signed-in user sees an invitation (GET) and accepts it (POST)."""
+    try:
+        invitation = teams.find_invitation(token)
+        if request.method == "POST":
+            teams.accept_invitation(token, request.user)
+            messages.success(request, _("You are now on the team of this account."))
+            return HttpResponseRedirect(reverse("euler_oauth:team_join_done"))
+    except teams.InvitationRefused as err:
+        return render(request, "django_euler_oauth/invitation.html",
+                      {"refused": " ".join(err.messages), "code": err.code}, status=410)
+    return render(request, "django_euler_oauth/invitation.html",
+                  {"invitation": invitation, "connection": invitation.connection})
+
+
+@never_cache
+@login_required
+def team_join_done(request: HttpRequest) -> HttpResponse:
+    return render(request, "django_euler_oauth/invitation.html", {"accepted": True})
+
+
+@never_cache
+@login_required
+def audit_trail(request: HttpRequest) -> HttpResponse:
+    """The trail of the connections the user manages, newest first; ?delegate=,
+    ?endpoint=, ?outcome= filter it."""
+    owned = Connection.objects.for_user(request.user)
+    entries = AuditEntry.objects.filter(connection__in=owned).select_related(
+        "acting_user", "connection")
+    filters = {key: request.GET[key] for key in ("delegate", "endpoint", "outcome")
+               if request.GET.get(key)}
+    if "delegate" in filters:
+        entries = entries.filter(acting_user__username=filters["delegate"])
+    if "endpoint" in filters:
+        entries = entries.filter(endpoint=filters["endpoint"])
+    if "outcome" in filters:
+        entries = entries.filter(outcome=filters["outcome"])
+    return render(request, "django_euler_oauth/audit.html",
+                  {"entries": entries[:AUDIT_PAGE_SIZE], "filters": filters})

@@ -1,0 +1,139 @@
+"""The audit trail (#19): what a row holds, the owner's page, the cleanup command,
+the team pages (invitations), and the 403 page for a delegate lacking a scope."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.http import HttpRequest, HttpResponse
+from django.test import RequestFactory
+from django.utils import timezone
+
+from django_euler_oauth import audit, teams
+from django_euler_oauth.decorators import euler_scopes_required
+from django_euler_oauth.endpoints import ENDPOINTS_BY_NAME
+from django_euler_oauth.errors import InsufficientScope, NotDelegated
+from django_euler_oauth.models import AuditEntry, Delegation, Invitation
+
+ALL = "webcast:mute webcast:ban webcast:chat webcast:sensitive_words"
+
+
+@pytest.fixture
+def conn(oauth: Any, user: Any, make_connection: Any) -> Any:
+    return make_connection(user, oauth, scope=ALL, external_username="streamer")
+
+
+@pytest.fixture
+def moderator(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("mod", "mod@example.com", "pw")
+
+
+def test_target_only_for_moderation_calls():
+    mute = ENDPOINTS_BY_NAME["mute_room_user"]
+    chat = ENDPOINTS_BY_NAME["send_room_chat"]
+    assert audit.target_of(mute, {"room_id": "r", "user_id": "v-1"}) == "v-1"
+    assert audit.target_of(chat, {"room_id": "r", "content": "secret plan"}) == ""
+    assert audit.outcome_of(None) == "ok"
+    assert audit.outcome_of(InsufficientScope("x")) == "insufficient_scope"
+    assert audit.outcome_of(NotDelegated()) == "not_delegated"
+
+
+@pytest.mark.django_db
+def test_prune_command_keeps_recent_and_refuses_bad_input(conn, user, settings):
+    old = AuditEntry.objects.create(connection=conn, acting_user=user, endpoint="x",
+                                    outcome="ok")
+    AuditEntry.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - datetime.timedelta(days=10))
+    recent = AuditEntry.objects.create(connection=conn, acting_user=user, endpoint="x",
+                                       outcome="ok")
+    for bad in ("0", "abc", "-3", "99999"):
+        with pytest.raises(CommandError, match="--days"):
+            call_command("euler_oauth_prune_audit", days=bad)
+    settings.EULER_OAUTH_AUDIT_RETENTION_DAYS = 0
+    with pytest.raises(CommandError, match="EULER_OAUTH_AUDIT_RETENTION_DAYS"):
+        call_command("euler_oauth_prune_audit")
+    assert AuditEntry.objects.count() == 2
+    settings.EULER_OAUTH_AUDIT_RETENTION_DAYS = 30
+    call_command("euler_oauth_prune_audit")
+    assert AuditEntry.objects.count() == 2
+    call_command("euler_oauth_prune_audit", days="7")
+    assert list(AuditEntry.objects.all()) == [recent]
+
+
+@pytest.mark.django_db
+def test_owner_sees_the_trail_and_others_do_not(client, conn, user, moderator):
+    AuditEntry.objects.create(connection=conn, acting_user=moderator,
+                              endpoint="mute_room_user", outcome="ok", target="viewer-7")
+    AuditEntry.objects.create(connection=conn, acting_user=moderator,
+                              endpoint="send_room_chat", outcome="not_delegated")
+    client.force_login(user)
+    page = client.get("/oauth/team/audit/").content.decode()
+    assert "viewer-7" in page and "not_delegated" in page and "mod" in page
+    assert conn.access_token not in page and conn.refresh_token not in page
+    filtered = client.get("/oauth/team/audit/", {"outcome": "ok"}).content.decode()
+    assert "mute_room_user" in filtered and "send_room_chat" not in filtered
+    client.force_login(moderator)
+    assert "viewer-7" not in client.get("/oauth/team/audit/").content.decode()
+
+
+@pytest.mark.django_db
+def test_invitation_pages(client, conn, user, moderator):
+    client.force_login(user)
+    page = client.post("/oauth/team/", {"connection": conn.pk,
+                                        "scope": ["webcast:mute", "webcast:ban"]})
+    assert page.status_code == 200
+    html = page.content.decode()
+    link = html.split('id="invitation-link"')[0].rsplit('value="', 1)[1].split('"')[0]
+    path = link.split("testserver", 1)[1]
+    token = path.rstrip("/").rsplit("/", 1)[1]
+    assert token not in Invitation.objects.get().token_hash
+    # Someone else's connection: not found, nothing created.
+    client.force_login(moderator)
+    assert client.post("/oauth/team/", {"connection": conn.pk,
+                                        "scope": ["webcast:mute"]}).status_code == 404
+    assert Invitation.objects.count() == 1
+    assert "webcast:mute" in client.get(path).content.decode()
+    assert client.post(path).status_code == 302
+    delegation = Delegation.objects.get()
+    assert (delegation.user, delegation.scope_list) == (moderator, ["webcast:mute",
+                                                                    "webcast:ban"])
+    again = client.post(path)
+    assert again.status_code == 410 and "already been used" in again.content.decode()
+    # The delegate cannot remove themselves from another's team page by guessing pks.
+    assert client.post("/oauth/team/revoke/", {"delegation": delegation.pk}).status_code \
+        == 404
+    client.force_login(user)
+    assert "mod" in client.get("/oauth/team/").content.decode()
+    assert client.post("/oauth/team/revoke/", {"delegation": delegation.pk}).status_code \
+        == 302
+    assert Delegation.objects.live().count() == 0
+
+
+@pytest.mark.django_db
+def test_scopes_required_on_a_delegate_is_a_403_saying_ask_the_owner(conn, user,
+                                                                     moderator):
+    teams.grant(conn, moderator, "webcast:mute", by=user)
+    ran: list[bool] = []
+
+    @euler_scopes_required("webcast:mute", "webcast:chat")
+    def view(request: HttpRequest) -> HttpResponse:
+        ran.append(True)
+        return HttpResponse("ran")
+
+    request = RequestFactory().get("/console/")
+    request.user = moderator
+    request.euler_connection = conn  # type: ignore[attr-defined]
+    response = view(request)
+    assert response.status_code == 403 and not ran
+    assert "Ask the owner" in response.content.decode()
+    assert "webcast:chat" in response.content.decode()
+
+    @euler_scopes_required("webcast:mute")
+    def mute_view(request: HttpRequest) -> HttpResponse:
+        ran.append(True)
+        return HttpResponse("ran")
+
+    assert mute_view(request).status_code == 200 and ran
