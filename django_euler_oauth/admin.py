@@ -17,8 +17,9 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from . import teams
 from .errors import EulerOAuthError
-from .models import Connection, OAuthClient
+from .models import AuditEntry, Connection, Delegation, OAuthClient
 from .refresh import refresh_connection
 from .revocation import disconnect
 from .templatetags.euler_oauth import time_left
@@ -262,3 +263,76 @@ class ConnectionAdmin(admin.ModelAdmin):
                 "could not confirm the revocation.", local_only) % local_only,
                 messages.WARNING)
         return None
+
+
+# -- teams (#19) ---------------------------------------------------------------------
+
+class DelegationForm(forms.ModelForm):
+    class Meta:
+        model = Delegation
+        fields = ["connection", "user", "scopes", "expires_at"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        connection, user = data.get("connection"), data.get("user")
+        if connection is not None and user is not None:
+            if user.pk == connection.user_id:
+                raise forms.ValidationError(_("The owner already has every permission."))
+            if not connection.is_active:
+                raise forms.ValidationError(_("This account is not connected."))
+            have = set(connection.scope_list)
+            outside = [s for s in (data.get("scopes") or "").split() if s not in have]
+            if outside or not (data.get("scopes") or "").split():
+                raise forms.ValidationError(
+                    _("Scopes must be some of the connection's: %(scopes)s")
+                    % {"scopes": connection.scope})
+        return data
+
+
+@admin.register(Delegation)
+class DelegationAdmin(admin.ModelAdmin):
+    form = DelegationForm
+    list_display = ["connection", "user", "scopes", "created_by", "created_at", "expires_at",
+                    "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["user__username", "connection__external_username"]
+    raw_id_fields = ["connection", "user"]
+    actions = ["revoke_selected"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # A grant is not edited in place: revoke it and grant again.
+        return ["connection", "user", "scopes", "expires_at"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: Delegation, form: Any,
+                   change: bool) -> None:
+        if change:
+            return
+        granted = teams.grant(obj.connection, obj.user, obj.scopes, by=request.user,
+                              expires_at=obj.expires_at)
+        obj.pk, obj.created_by, obj.created_at = granted.pk, granted.created_by, \
+            granted.created_at
+
+    @admin.action(description=_("Revoke the selected delegations"),
+                  permissions=["change"])
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[Delegation]) -> None:
+        ended = sum(teams.revoke(d, by=request.user)
+                    for d in queryset.select_related("connection"))
+        self.message_user(request, ngettext("%d delegation revoked.",
+                                            "%d delegations revoked.", ended) % ended)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "connection", "acting_user", "endpoint", "target",
+                    "outcome"]
+    list_filter = ["acting_user", "endpoint", "outcome"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEntry]:
+        return super().get_queryset(request).select_related("connection", "acting_user")

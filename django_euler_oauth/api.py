@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 from django.urls import NoReverseMatch, reverse
-from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from . import audit
@@ -219,7 +218,7 @@ class EulerAPI:
         there is no connection the user may use."""
         connection = connection or getattr(request, "euler_connection", None)
         if not connection:
-            raise NotDelegated(str(_("No connected account to act with.")))
+            raise NotDelegated(str(NotDelegated.message))
         return cls(connection, acting_user=request.user, **kwargs)
 
     def _check_acting_user(self, endpoint: Endpoint, params: dict[str, Any]) -> None:

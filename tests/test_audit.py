@@ -137,3 +137,28 @@ def test_scopes_required_on_a_delegate_is_a_403_saying_ask_the_owner(conn, user,
         return HttpResponse("ran")
 
     assert mute_view(request).status_code == 200 and ran
+
+
+@pytest.mark.django_db
+def test_admin_grants_within_the_connections_scopes_and_trail_is_read_only(
+        admin_browser, conn, moderator):
+    url = "/admin/django_euler_oauth/delegation/add/"
+    refused = admin_browser.post(url, {"connection": conn.pk, "user": moderator.pk,
+                                       "scopes": "webcast:mute webcast:moderators"})
+    assert refused.status_code == 200 and Delegation.objects.count() == 0
+    done = admin_browser.post(url, {"connection": conn.pk, "user": moderator.pk,
+                                    "scopes": "webcast:mute"})
+    assert done.status_code == 302
+    delegation = Delegation.objects.get()
+    assert delegation.created_by.username == "root" and delegation.is_live()
+    entry = AuditEntry.objects.create(connection=conn, acting_user=moderator,
+                                      endpoint="mute_room_user", outcome="ok")
+    listing = admin_browser.get("/admin/django_euler_oauth/auditentry/",
+                                {"outcome": "ok"})
+    assert listing.status_code == 200 and "mute_room_user" in listing.content.decode()
+    assert admin_browser.get("/admin/django_euler_oauth/auditentry/add/").status_code == 403
+    change = admin_browser.post(f"/admin/django_euler_oauth/auditentry/{entry.pk}/change/",
+                                {"outcome": "forged"})
+    assert change.status_code == 403
+    entry.refresh_from_db()
+    assert entry.outcome == "ok"

@@ -142,7 +142,7 @@ def test_invitation_single_use_expiring_revocable(streamer, user, moderator,
     with pytest.raises(teams.InvitationRefused) as used:
         teams.accept_invitation(token, other)
     assert used.value.code == "used"
-    expired, expired_token = teams.create_invitation(streamer, "webcast:mute", by=user,
+    _expired, expired_token = teams.create_invitation(streamer, "webcast:mute", by=user,
                                                      lifetime=0)
     with pytest.raises(teams.InvitationRefused) as late:
         teams.accept_invitation(expired_token, other)
