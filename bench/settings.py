@@ -25,3 +25,8 @@ else:
     }
 for _alias in DATABASES.values():
     _alias["CONN_MAX_AGE"] = None  # keep connections: measure our code, not reconnects
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "django_euler_oauth.backends.EulerAccountBackend",  # "Sign in with TikTok"
+]

@@ -112,6 +112,62 @@ def check_sqlite_transactions(app_configs: Any = None, **kwargs: Any) -> list[An
         id="django_euler_oauth.W003")]
 
 
+BACKEND_PATH = "django_euler_oauth.backends.EulerAccountBackend"
+
+
+def _login_routed() -> bool:
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        reverse("euler_oauth:login")
+    except NoReverseMatch:
+        return False
+    return True
+
+
+@register()
+def check_sign_in_backend(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """"Sign in with TikTok" is routed but cannot log anyone in."""
+    backends = list(getattr(settings, "AUTHENTICATION_BACKENDS", []) or [])
+    if BACKEND_PATH in backends or not _login_routed():
+        return []
+    return [Error(
+        f"The euler_oauth:login URL is routed but {BACKEND_PATH} is not in "
+        "AUTHENTICATION_BACKENDS: signing in with TikTok would fail.",
+        hint=f'AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend", '
+             f'"{BACKEND_PATH}"]', id="django_euler_oauth.E008")]
+
+
+@register(deploy=True)
+def check_sign_in_clients(app_configs: Any = None, databases: Any = None,
+                          **kwargs: Any) -> list[Any]:
+    """Sign-in identifies the account by userinfo's uid: the client it uses (the default
+    client, when the login link names none) must be able to ask.
+
+    A deployment check (``check --deploy``), like E007: it reads the clients, and a
+    database check's error would block ``migrate``. The login view refuses such a client
+    too, before sending anyone to the provider.
+    """
+    if not _login_routed():
+        return []
+    from .endpoints import ENDPOINTS_BY_NAME
+    from .errors import UnknownClient
+    from .models import OAuthClient
+
+    try:
+        client = OAuthClient.objects.resolve(None)
+    except (DatabaseError, UnknownClient):  # not migrated yet, or no default client
+        return []
+    if client.fetch_userinfo and ENDPOINTS_BY_NAME["get_user_info"].allowed_by(
+            client.scope_list):
+        return []
+    return [Error(
+        f"OAuth client {client.slug!r} (the default) cannot give userinfo, which \"Sign in "
+        "with TikTok\" needs to know the account.",
+        hint="Tick \"fetch user info after connecting\" and add user:info to its default "
+             "scopes.", id="django_euler_oauth.E009")]
+
+
 def _insecure(url: str) -> bool:
     parts = urlsplit(url)
     return parts.scheme != "https" and (parts.hostname or "") not in LOCAL_HOSTS

@@ -107,6 +107,16 @@ class AppSettings:
         return datetime.timedelta(seconds=int(value))
 
     @property
+    def SIGNUP(self) -> bool:
+        """Whether "Sign in with TikTok" makes a new user for an unknown TikTok account."""
+        return bool(self._get("SIGNUP", "bool", True))
+
+    @property
+    def ACCOUNT_ADAPTER(self) -> str:
+        """Dotted path of the account adapter class (sign-up policy, user fields)."""
+        return str(self._get("ACCOUNT_ADAPTER", "str", "django_euler_oauth.adapter.AccountAdapter"))
+
+    @property
     def SUCCESS_URL(self) -> str:
         """Where the callback sends the user after connecting, when no ``next`` was given."""
         return str(self._get("SUCCESS_URL", "str", "/"))

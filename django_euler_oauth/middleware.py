@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured, SynchronousOnlyOperatio
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
+from .accounts import current_connection
 from .errors import EulerOAuthError
 from .models import Connection
 from .refresh import get_access_token
@@ -88,7 +89,7 @@ class _Lazy(SimpleLazyObject):
 
 
 def _connection(request: HttpRequest) -> Connection | None:
-    return get_connection(request.user)
+    return current_connection(request)
 
 
 async def _aconnection(request: HttpRequest) -> Connection | None:

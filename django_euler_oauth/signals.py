@@ -10,6 +10,10 @@ from django.dispatch import Signal
 #: Arguments: ``connection``, ``request``, ``created`` (False on a reconnect).
 connected = Signal()
 
+#: "Sign in with TikTok" made a new user for an unknown TikTok account (once per user).
+#: Arguments: ``user``, ``connection``, ``request``.
+signed_up = Signal()
+
 #: A refresh stored new tokens. Arguments: ``connection``.
 token_refreshed = Signal()
 

@@ -36,6 +36,7 @@ class PendingAuthorization:
     user_pk: str
     created: float
     code_verifier: str = ""
+    purpose: str = "connect"  # or "login": "Sign in with TikTok"
 
     def __repr__(self) -> str:
         return f"<PendingAuthorization client={self.client!r} scope={self.scope!r}>"
@@ -65,13 +66,13 @@ def _fresh(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def begin(request: HttpRequest, *, client: str, scope: str, redirect_uri: str, next_url: str,
-          use_pkce: bool) -> tuple[PendingAuthorization, str | None]:
+          use_pkce: bool, purpose: str = "connect") -> tuple[PendingAuthorization, str | None]:
     """Store a new pending authorization; returns it and the PKCE challenge, if any."""
     verifier, challenge = make_pkce_pair() if use_pkce else ("", None)
     pending = PendingAuthorization(
         state=secrets.token_urlsafe(32), client=client, scope=scope,
         redirect_uri=redirect_uri, next_url=next_url, user_pk=str(request.user.pk),
-        created=time.time(), code_verifier=verifier,
+        created=time.time(), code_verifier=verifier, purpose=purpose,
     )
     entries = _fresh(_pending(request))
     entries.append(dataclasses.asdict(pending))

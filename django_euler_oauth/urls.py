@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import account_views, views
 
 app_name = "euler_oauth"
 
@@ -8,4 +8,7 @@ urlpatterns = [
     path("authorize/", views.authorize, name="authorize"),
     path("callback/", views.callback, name="callback"),
     path("disconnect/", views.disconnect, name="disconnect"),
+    path("login/", account_views.login, name="login"),
+    path("switch/", account_views.switch, name="switch"),
+    path("accounts/", account_views.account_list, name="accounts"),
 ]

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import logging
-from functools import partial
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth import authenticate
+from django.contrib.auth import login as auth_login
 from django.contrib.auth.decorators import login_required
-from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
+from . import accounts
 from . import state as state_store
 from .client import ProviderClient
 from .conf import app_settings
@@ -30,15 +30,14 @@ from .errors import (
     InvalidRequest,
     InvalidScope,
     MalformedResponse,
+    ProviderConfigurationError,
     Stage,
     StateError,
     TransportError,
     error_for_code,
 )
-from .locking import take_write_lock
 from .models import Connection, OAuthClient
 from .revocation import disconnect as disconnect_connection
-from .signals import connected
 
 logger = logging.getLogger("django_euler_oauth.views")
 
@@ -178,11 +177,17 @@ def authorize(request: HttpRequest) -> HttpResponse:
         scope = _scopes_to_request(client, request.GET.get("scope"), request.user)
     except EulerOAuthError as err:
         return error_page(request, err)
-    next_url = safe_next(request, request.GET.get("next")) or ""
+    return start_authorization(request, client, scope,
+                               safe_next(request, request.GET.get("next")) or "")
+
+
+def start_authorization(request: HttpRequest, client: OAuthClient, scope: str, next_url: str,
+                        purpose: str = "connect") -> HttpResponse:
+    """Remember a state bound to this browser session, send the user to the provider."""
     redirect_uri = redirect_uri_for(request, client)
     pending, challenge = state_store.begin(
         request, client=client.slug, scope=scope, redirect_uri=redirect_uri,
-        next_url=next_url, use_pkce=client.use_pkce,
+        next_url=next_url, use_pkce=client.use_pkce, purpose=purpose,
     )
     url = ProviderClient(client).authorization_url(
         redirect_uri=redirect_uri, scope=scope, state=pending.state, code_challenge=challenge,
@@ -195,59 +200,6 @@ def _session_lost_hint(request: HttpRequest) -> bool:
 
     return (settings.SESSION_COOKIE_NAME not in request.COOKIES
             or not request.user.is_authenticated)
-
-
-def _profile_text(value: Any) -> str:
-    """A userinfo field fit for a CharField(100): text, no control characters (no NUL)."""
-    if not isinstance(value, (str, int)):
-        return ""
-    return "".join(ch for ch in str(value) if ch.isprintable())[:100]
-
-
-@sensitive_variables()  # also the frames below: the model's create() and save() get the tokens
-def _store_connection(request: HttpRequest, client: OAuthClient, tokens: Any,
-                      profile: dict[str, Any] | None) -> tuple[Connection, bool]:
-    """Create or replace the user's connection for ``client`` in one transaction."""
-    user_pk: Any = request.user.pk
-    now = timezone.now()
-    values: dict[str, Any] = {
-        "access_token": tokens.access_token,
-        "refresh_token": tokens.refresh_token,
-        "scope": tokens.scope,
-        "expires_at": tokens.expires_at,
-        "refresh_expires_at": tokens.refresh_expires_at,
-        "status": Connection.Status.ACTIVE,
-        "status_reason": "",
-        "last_error": "",
-        "connected_at": now,
-        "refreshed_at": None,
-    }
-    if profile:
-        values["external_id"] = _profile_text(profile.get("uid") or profile.get("secUid"))
-        values["external_username"] = _profile_text(profile.get("uniqueId"))
-    for attempt in range(2):
-        try:
-            with transaction.atomic():
-                take_write_lock(Connection, user_id=user_pk, client=client)
-                existing = (Connection.objects.select_for_update()
-                            .filter(user_id=user_pk, client=client).first())
-                if existing is None:
-                    connection = Connection.objects.create(user_id=user_pk, client=client,
-                                                           **values)
-                    created = True
-                else:
-                    for key, value in values.items():
-                        setattr(existing, key, value)
-                    existing.save()
-                    connection, created = existing, False
-                transaction.on_commit(partial(
-                    connected.send, sender=Connection, connection=connection,
-                    request=request, created=created))
-            return connection, created
-        except IntegrityError:
-            if attempt:  # the concurrent create won twice: give up loudly
-                raise
-    raise AssertionError("unreachable")
 
 
 def _hide_credentials(request: HttpRequest) -> None:
@@ -263,6 +215,42 @@ def _hide_credentials(request: HttpRequest) -> None:
     query._mutable = False
     request.GET = query  # type: ignore[assignment]  # immutable again, as Django made it
     request.META["QUERY_STRING"] = query.urlencode(safe="*")
+
+
+@sensitive_variables()  # the tokens; and the user's session is about to change
+def sign_in_back(request: HttpRequest, client: OAuthClient, provider: ProviderClient,
+                 tokens: Any, pending: state_store.PendingAuthorization) -> HttpResponse:
+    """Back from "Sign in with TikTok": log in the owner of the account, or sign one up."""
+    if not (client.fetch_userinfo and
+            ENDPOINTS_BY_NAME["get_user_info"].allowed_by(tokens.scope.split())):
+        return _failure(request, ProviderConfigurationError(
+            "Sign-in needs userinfo: this client does not fetch it or was not granted "
+            "user:info."), pending)
+    try:
+        profile = provider.userinfo(tokens.access_token)
+        connection, created = accounts.sign_in(request, client, tokens, profile)
+    except EulerOAuthError as err:
+        logger.warning("Sign-in with client %s failed: %s", pending.client, err)
+        return _failure(request, err, pending)
+    except ValueError:  # userinfo named no account: never a user without identity
+        return _failure(request, MalformedResponse("userinfo has no uid."), pending)
+    except accounts.SignupClosed as closed:
+        return account_notice(
+            request, _("Sign-up is closed"),
+            _("No account of this site is linked to the TikTok account @%(handle)s, and this "
+              "site does not create new accounts. Sign in another way, then connect "
+              "@%(handle)s from your account page.") % {"handle": closed.handle}, 403)
+    user = authenticate(request, euler_connection=connection)
+    if user is None:  # an inactive user, or the backend is not configured
+        return account_notice(request, _("This account cannot sign in"), _(
+            "The account linked to this TikTok account is disabled. Contact the site's "
+            "support."), 403)
+    auth_login(request, user)
+    request.session[accounts.CURRENT_KEY] = connection.pk
+    messages.success(request, _("Welcome, @%(name)s.") % {"name": connection.external_username}
+                     if created else _("Signed in as @%(name)s.") % {
+                         "name": connection.external_username})
+    return HttpResponseRedirect(pending.next_url or app_settings.SUCCESS_URL)
 
 
 @sensitive_variables("code", "tokens", "pending", "raw_state")
@@ -304,6 +292,9 @@ def callback(request: HttpRequest) -> HttpResponse:
         logger.warning("Code exchange for client %s failed: %s", pending.client, err)
         return _failure(request, err, pending)
 
+    if pending.purpose == "login":
+        return sign_in_back(request, client, provider, tokens, pending)
+
     profile = None
     # Only when the granted scope allows it (else the provider would refuse: no request).
     if client.fetch_userinfo and \
@@ -313,11 +304,26 @@ def callback(request: HttpRequest) -> HttpResponse:
         except EulerOAuthError as err:  # who connected is a nicety, not a requirement
             logger.info("userinfo after connecting failed: %s", err)
 
-    connection, _created = _store_connection(request, client, tokens, profile)
+    try:
+        connection, _created = accounts.store_connection(request, client, tokens, profile)
+    except accounts.AccountHeldElsewhere as refused:
+        return account_notice(
+            request, _("This TikTok account belongs to another user"),
+            _("The TikTok account @%(handle)s is already connected to another account of this "
+              "site, so it was not connected to yours and nothing changed. Sign out and sign "
+              "in with TikTok as @%(handle)s to use it, or connect a different TikTok "
+              "account.") % {"handle": refused.handle}, 409, back_url=pending.next_url)
     name = f"@{connection.external_username}" if connection.external_username else ""
     messages.success(request, _("Your TikTok account %(name)s is connected.") % {"name": name}
                      if name else _("Your TikTok account is connected."))
     return HttpResponseRedirect(pending.next_url or app_settings.SUCCESS_URL)
+
+
+def account_notice(request: HttpRequest, heading: str, message: str, status: int, *,
+                   back_url: str = "") -> HttpResponse:
+    """A page that says why nothing changed (a refused takeover, sign-up closed, ...)."""
+    return render(request, "django_euler_oauth/notice.html", {
+        "heading": heading, "message": message, "back_url": back_url or "/"}, status=status)
 
 
 def _failure(request: HttpRequest, err: EulerOAuthError,
@@ -340,10 +346,23 @@ def disconnect(request: HttpRequest) -> HttpResponse:
         client = OAuthClient.objects.resolve(request.POST.get("client") or None)
     except EulerOAuthError as err:
         return error_page(request, err)
-    connection = (Connection.objects.for_user(request.user).for_client(client)
-                  .exclude(status=Connection.Status.REVOKED).first())
+    owned = (Connection.objects.for_user(request.user).for_client(client)
+             .exclude(status=Connection.Status.REVOKED))
+    raw = request.POST.get("connection", "")
+    if raw:  # one of several accounts: only ever one the user owns
+        connection = owned.filter(pk=int(raw)).first() if raw.isdigit() and len(raw) < 20 \
+            else None
+    else:
+        current = getattr(request, "euler_connection", None)
+        connection = (owned.filter(pk=current.pk).first() if current else None) or \
+            owned.order_by("-connected_at", "-pk").first()
     if connection is None:
         messages.info(request, _("No TikTok account is connected."))
+        return HttpResponseRedirect(next_url)
+    if not accounts.has_other_way_in(connection):
+        messages.error(request, _(
+            "This TikTok account is your only way to sign in: set a password or connect "
+            "another TikTok account first."))
         return HttpResponseRedirect(next_url)
     if disconnect_connection(connection, request=request):
         messages.success(request, _("Your TikTok account was disconnected."))

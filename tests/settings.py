@@ -85,3 +85,8 @@ LOGGING = {
     "handlers": {"null": {"class": "logging.NullHandler"}},
     "loggers": {"django_euler_oauth": {"handlers": ["null"], "level": "DEBUG"}},
 }
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "django_euler_oauth.backends.EulerAccountBackend",  # "Sign in with TikTok"
+]

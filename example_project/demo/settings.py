@@ -103,3 +103,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"django_euler_oauth": {"handlers": ["console"], "level": "INFO"}},
 }
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "django_euler_oauth.backends.EulerAccountBackend",  # "Sign in with TikTok"
+]

@@ -1,0 +1,81 @@
+"""Sign in with TikTok, the accounts page, and switching the current account."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_http_methods, require_POST
+
+from . import accounts
+from .conf import app_settings
+from .endpoints import ENDPOINTS_BY_NAME
+from .errors import EulerOAuthError, ProviderConfigurationError
+from .models import Connection, OAuthClient
+from .views import MAX_PARAM_LENGTH, _scopes_to_request, error_page, safe_next, start_authorization
+
+
+@never_cache
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def login(request: HttpRequest) -> HttpResponse:
+    """GET: a page with a "Sign in with TikTok" button (it never redirects by itself, so a
+    forged link cannot log a victim into the attacker's account). POST (CSRF): start the
+    authorization; back at the callback the account's owner is logged in or signed up."""
+    params = request.POST if request.method == "POST" else request.GET
+    slug = (params.get("client") or "")[:MAX_PARAM_LENGTH]
+    next_url = safe_next(request, params.get("next")) or ""
+    if request.method == "GET":
+        return render(request, "django_euler_oauth/login.html",
+                      {"client": slug, "next": next_url})
+    try:
+        client = OAuthClient.objects.resolve(slug or None)
+        scope = _scopes_to_request(client, None)
+        if not (client.fetch_userinfo and
+                ENDPOINTS_BY_NAME["get_user_info"].allowed_by(scope.split())):
+            raise ProviderConfigurationError(
+                f"Sign-in needs userinfo: client {client.slug!r} does not fetch it or does "
+                "not ask for user:info (check django_euler_oauth.E009).")
+    except EulerOAuthError as err:
+        return error_page(request, err)
+    return start_authorization(request, client, scope, next_url, purpose="login")
+
+
+@never_cache
+@login_required
+def account_list(request: HttpRequest) -> HttpResponse:
+    """The user's TikTok accounts (and those delegated to them): switch, disconnect, add."""
+    user = request.user
+    rows = (Connection.objects.select_related("client")
+            .filter(Q(user_id=user.pk) | Q(pk__in=Connection.objects.usable_by(user)
+                                               .values("pk")))
+            .exclude(status=Connection.Status.REVOKED).order_by("-connected_at", "-pk"))
+    current = request.euler_connection if hasattr(request, "euler_connection") \
+        else accounts.current_connection(request)
+    return render(request, "django_euler_oauth/accounts.html", {
+        "connections": list(rows), "current_pk": current.pk if current else None})
+
+
+@never_cache
+@require_POST
+@login_required
+def switch(request: HttpRequest) -> HttpResponse:
+    """Make ``connection`` (one the user may use) this session's current connection."""
+    next_url = safe_next(request, request.POST.get("next")) or app_settings.SUCCESS_URL
+    raw = request.POST.get("connection", "")
+    chosen = None
+    if raw.isdigit() and len(raw) < 20:
+        chosen = Connection.objects.usable_by(request.user).filter(pk=int(raw)).first()
+    if chosen is None:
+        messages.error(request, _("That TikTok account is not one you can use."))
+        return HttpResponseRedirect(next_url)
+    request.session[accounts.CURRENT_KEY] = chosen.pk
+    name = f"@{chosen.external_username}" if chosen.external_username else ""
+    messages.success(request, _("You are now working with %(name)s.") % {
+        "name": name or _("that TikTok account")})
+    return HttpResponseRedirect(next_url)
