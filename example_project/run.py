@@ -128,6 +128,17 @@ def ensure_demo_user(password: str) -> str:
     return "password changed" if "password" in changed else "kept"
 
 
+def ensure_demo_moderator(password: str) -> None:
+    """A second, ordinary demo user ("moderator", same password), for the team demo:
+    the demo user invites it from the team page to moderate their LIVE room."""
+    from django.contrib.auth import get_user_model
+
+    user, created = get_user_model().objects.get_or_create(username="moderator")
+    if created or not user.check_password(password):
+        user.set_password(password)
+        user.save()
+
+
 def set_up(port: int, password: str) -> None:
     from django.core.management import call_command
 
@@ -136,6 +147,7 @@ def set_up(port: int, password: str) -> None:
     call_command("migrate", database="default", verbosity=0, interactive=False)
     call_command("migrate", database="euler_sandbox", verbosity=0, interactive=False)
     ensure_demo_user(password)
+    ensure_demo_moderator(password)
     sites = [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
     ensure_demo_client(f"http://127.0.0.1:{port}/sandbox", slug="sandbox",
                        name="Example TikTok App", scopes=DEMO_SCOPES,
@@ -202,7 +214,8 @@ def main(argv: list[str]) -> int:
         print(warning + f"Set-up OK (Python: {sys.executable}). Serve it with: "
               f"python3 example_project/run.py --port {args.port}")
         return 0
-    print(f"\n  Open {url}\n  Sign in as: demo / {password}\n"
+    print(f"\n  Open {url}\n  Sign in as: demo / {password}"
+          f" (a second user for the team demo: moderator / {password})\n"
           f"  Sandbox controls: {url}sandbox/control/\n{warning}", flush=True)
     command = [sys.executable, str(HERE / "manage.py"), "runserver", f"127.0.0.1:{args.port}"]
     if args.noreload:

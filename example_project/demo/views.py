@@ -23,7 +23,12 @@ from django.views.decorators.http import require_POST
 from django_euler_oauth.api import EulerAPI, reauthorize_url
 from django_euler_oauth.decorators import euler_scopes_required
 from django_euler_oauth.endpoints import canonical_scope
-from django_euler_oauth.errors import ERRORS_BY_CODE, EulerOAuthError, InsufficientScope
+from django_euler_oauth.errors import (
+    ERRORS_BY_CODE,
+    EulerOAuthError,
+    InsufficientScope,
+    NotDelegated,
+)
 from django_euler_oauth.models import Connection, OAuthClient
 from django_euler_oauth.templatetags.euler_oauth import time_left
 
@@ -38,7 +43,12 @@ MAX_CHAT, MAX_WORD = 150, 50
 
 
 def _connection(request: HttpRequest) -> Connection | None:
-    """The user's connection to the default client, whatever its status."""
+    """The streamer account the console works on: the one chosen with ``switch``
+    (a moderator's delegated one, too) while usable, else the user's own connection
+    to the default client, whatever its status."""
+    current = getattr(request, "euler_connection", None)
+    if current and current.user_id != request.user.pk:
+        return Connection.objects.select_related("client").get(pk=current.pk)
     try:
         client = OAuthClient.objects.resolve()
     except EulerOAuthError:
@@ -111,7 +121,9 @@ def _profile(request: HttpRequest, api: EulerAPI) -> dict[str, str]:
     cached = request.session.get(PROFILE)
     if isinstance(cached, dict) and cached.get("connection") == api.connection.pk:
         return cached
-    answer = api.get_user_info()
+    # Which room is the streamer's: asked as the owner (not audited), so a moderator
+    # given only mute/ban/sensitive words can still find the room they work on.
+    answer = EulerAPI(api.connection).get_user_info()
     user = answer.get("user", answer) if isinstance(answer, dict) else {}
     profile = {
         "connection": api.connection.pk,
@@ -136,7 +148,7 @@ def _tiktok_data(answer: Any) -> Any:
 def _section(call: Callable[[], Any]) -> tuple[Any, str]:
     try:
         return call(), ""
-    except EulerOAuthError as err:
+    except (EulerOAuthError, NotDelegated) as err:
         return None, err.friendly_message
 
 
@@ -153,7 +165,7 @@ def console(request: HttpRequest) -> HttpResponse:
     if not _usable(connection):
         return render(request, "demo/console.html", context)
     assert connection is not None
-    api = EulerAPI(connection)
+    api = EulerAPI.for_request(request, connection)  # checked and audited as request.user
     profile, error = _section(lambda: _profile(request, api))
     context.update(profile=profile, profile_error=error,
                    has_chat=_has_scope(connection, CHAT_SCOPE))
@@ -187,7 +199,7 @@ def _console_api(request: HttpRequest) -> tuple[EulerAPI, dict[str, str]] | None
         messages.warning(request, "Connect your TikTok account first.")
         return None
     assert connection is not None
-    api = EulerAPI(connection)
+    api = EulerAPI.for_request(request, connection)  # checked and audited as request.user
     try:
         return api, _profile(request, api)
     except EulerOAuthError as err:
