@@ -66,3 +66,14 @@ def prune(days: int, now: datetime.datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
     deleted, _by_model = AuditEntry.objects.older_than(cutoff).delete()
     return deleted
+
+
+def record_scope_refusal(connection: Connection, acting_user: Any, scope: str) -> None:
+    """A refused row for a view a delegate may not open (``euler_scopes_required``):
+    the endpoint is the first one needing ``scope``, the outcome ``not_delegated``."""
+    from .endpoints import endpoints_for_scope
+    from .errors import NotDelegated
+
+    needing = endpoints_for_scope(scope)
+    if needing:
+        record(connection, acting_user, needing[0], {}, NotDelegated())

@@ -68,6 +68,10 @@ def scopes_redirect(request: HttpRequest, scopes: Iterable[str]) -> HttpResponse
 
         missing = _missing(delegated_scopes(user, current) or [], required)
         if missing or not current.is_active:
+            from .audit import record_scope_refusal
+
+            for scope in missing:
+                record_scope_refusal(current, user, scope)
             return not_delegated_page(request, current, missing)
         return None
     next_url = request.get_full_path()

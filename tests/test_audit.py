@@ -130,6 +130,9 @@ def test_scopes_required_on_a_delegate_is_a_403_saying_ask_the_owner(conn, user,
     assert response.status_code == 403 and not ran
     assert "Ask the owner" in response.content.decode()
     assert "webcast:chat" in response.content.decode()
+    refused = AuditEntry.objects.get()
+    assert (refused.acting_user, refused.endpoint, refused.outcome) == \
+        (moderator, "send_room_chat", "not_delegated")
 
     @euler_scopes_required("webcast:mute")
     def mute_view(request: HttpRequest) -> HttpResponse:
