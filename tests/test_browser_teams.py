@@ -1,0 +1,95 @@
+"""Teams (#19) in a real browser through the example project against the sandbox.
+
+The demo owner connects, invites the second demo user ("moderator") with mute,
+ban and sensitive words only; the moderator accepts, switches to the streamer,
+mutes a viewer, is refused chat (the 403 page saying to ask the owner), and the
+owner sees both in the audit trail. Screenshots in ``artifacts/screenshots/``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .test_browser import (  # noqa: F401  (fixtures)
+    DEMO_SCOPES,
+    PASSWORD,
+    authorize_on_sandbox,
+    example_site,
+    messages_text,
+    page,
+    shot,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+TEAM_SCOPES = ["webcast:mute", "webcast:ban", "webcast:sensitive_words"]
+
+
+def sign_in_as(page: Any, username: str) -> None:
+    page.goto("/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")
+
+
+def sign_out(page: Any) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_load_state()
+
+
+def test_owner_invites_a_moderator_who_mutes_and_is_refused_chat(page):
+    sign_in_as(page, "demo")
+    page.locator("#connect").click()
+    authorize_on_sandbox(page, "teams-01", DEMO_SCOPES)
+    page.wait_for_selector("#connected-as")
+
+    page.goto("/oauth/team/")
+    for scope in TEAM_SCOPES:
+        page.check(f"input[name=scope][value='{scope}']")
+    page.get_by_role("button", name="Create an invitation link").click()
+    link = page.locator("#invitation-link").input_value()
+    assert "/oauth/team/join/" in link
+    shot(page, "teams-02-invitation-created")
+    sign_out(page)
+
+    sign_in_as(page, "moderator")
+    page.goto(link)
+    joining = page.locator("main").inner_text()
+    assert all(scope in joining for scope in TEAM_SCOPES) and "webcast:chat" not in joining
+    shot(page, "teams-03-invitation")
+    page.get_by_role("button", name="Accept").click()
+    page.wait_for_url("**/oauth/team/joined/")
+    page.goto("/oauth/accounts/")
+    assert "@sandbox_streamer" in page.locator(".euler-oauth-account-list").inner_text()
+    shot(page, "teams-04-accounts")
+    page.get_by_role("button", name="Switch to this account").click()
+    page.wait_for_load_state()
+
+    page.goto("/console/")
+    page.wait_for_selector("#moderation")
+    page.locator("#moderation select[name=duration]").select_option("30")
+    page.locator("#mute").click()
+    page.wait_for_selector(".messages")
+    assert messages_text(page) == "Viewer 7000000000000000002 is muted for 30 seconds."
+    shot(page, "teams-05-moderator-muted")
+    response = None
+    with page.expect_response(lambda r: "/console/chat/" in r.url) as caught:
+        page.locator("#enable-chat").click()
+    response = caught.value
+    assert response.status == 403
+    assert "Ask the owner" in page.locator("main").inner_text()
+    shot(page, "teams-06-chat-refused")
+    page.goto("/")
+    sign_out(page)
+
+    sign_in_as(page, "demo")
+    page.goto("/oauth/team/audit/")
+    trail = page.locator("table.euler-audit").inner_text()
+    rows = [line for line in trail.splitlines() if "moderator" in line]
+    assert any("mute_room_user" in r and "7000000000000000002" in r and "ok" in r
+               for r in rows), trail
+    assert any("send_room_chat" in r and "not_delegated" in r for r in rows), trail
+    shot(page, "teams-07-audit-trail")
