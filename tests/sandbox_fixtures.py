@@ -111,6 +111,12 @@ class SandboxBrowser:
         hang_up(self.session)
         self.open_browsers.discard(self)
 
+    def __enter__(self) -> SandboxBrowser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def get(self, url: str) -> requests.Response:
         response = self.session.get(url, timeout=TIMEOUT, allow_redirects=False)
         self.pages.append(response.text)

@@ -17,6 +17,16 @@ def whoami(request: HttpRequest) -> HttpResponse:
     })
 
 
+def current(request: HttpRequest) -> HttpResponse:
+    """Which connection the request works with (accounts and switch tests)."""
+    connection = request.euler_connection
+    return JsonResponse({
+        "user": request.user.get_username() if request.user.is_authenticated else None,
+        "pk": connection.pk if connection else None,
+        "account": connection.external_username if connection else None,
+    })
+
+
 def untouched(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok")
 
@@ -57,6 +67,7 @@ urlpatterns = [
     path("oauth/", include("django_euler_oauth.urls")),
     path("sandbox/", include("django_euler_oauth.sandbox.urls")),
     path("whoami/", whoami),
+    path("current/", current),
     path("async-whoami/", async_whoami),
     path("untouched/", untouched),
     path("needs-chat/", needs_chat),
