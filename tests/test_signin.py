@@ -16,7 +16,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in
 from django.db import connection as db
-from django.test import Client, override_settings
+from django.test import Client
 
 from django_euler_oauth import signals
 from django_euler_oauth.adapter import AccountAdapter
