@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from .test_browser import (  # noqa: F401  (fixtures)
+from .test_browser import (  # noqa: F401  (example_site and page are fixtures)
     DEMO_SCOPES,
     PASSWORD,
     authorize_on_sandbox,
     example_site,
     messages_text,
-    page,
     shot,
 )
+from .test_browser import page as page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -75,7 +75,6 @@ def test_owner_invites_a_moderator_who_mutes_and_is_refused_chat(page):
     page.wait_for_selector(".messages")
     assert messages_text(page) == "Viewer 7000000000000000002 is muted for 30 seconds."
     shot(page, "teams-05-moderator-muted")
-    response = None
     with page.expect_response(lambda r: "/console/chat/" in r.url) as caught:
         page.locator("#enable-chat").click()
     response = caught.value
