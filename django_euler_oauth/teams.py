@@ -81,21 +81,27 @@ def _check_usable(connection: Connection) -> None:
 def grant(connection: Connection, user: Any, scopes: str | Iterable[str], *, by: Any,
           expires_at: datetime.datetime | None = None) -> Delegation:
     """Give ``user`` the use of ``connection`` for ``scopes`` (replacing a live one)."""
-    from .models import Delegation
-
     _check_manager(by, connection)
     _check_usable(connection)
     if user.pk == connection.user_id:
         raise ValidationError(_("The owner already has every permission."), code="owner")
     scope_text = _checked_scopes(connection, scopes)
     with transaction.atomic():
-        for old in Delegation.objects.live().filter(connection=connection, user=user):
-            _end(old)
-        delegation = Delegation.objects.create(
-            connection=connection, user=user, scopes=scope_text, expires_at=expires_at,
-            created_by=by if getattr(by, "is_authenticated", False) else None)
-        transaction.on_commit(partial(delegation_granted.send, sender=Delegation,
-                                      delegation=delegation))
+        return _replace(connection, user, scope_text, expires_at,
+                        by if getattr(by, "is_authenticated", False) else None)
+
+
+def _replace(connection: Connection, user: Any, scopes: str,
+             expires_at: datetime.datetime | None, by: Any) -> Delegation:
+    """The new delegation, ending ``user``'s live one first (in the caller's transaction)."""
+    from .models import Delegation
+
+    for old in Delegation.objects.live().filter(connection=connection, user=user):
+        _end(old)
+    delegation = Delegation.objects.create(connection=connection, user=user, scopes=scopes,
+                                           expires_at=expires_at, created_by=by)
+    transaction.on_commit(partial(delegation_granted.send, sender=Delegation,
+                                  delegation=delegation))
     return delegation
 
 
@@ -214,7 +220,7 @@ def find_invitation(token: str) -> Invitation:
 @sensitive_variables("token")
 def accept_invitation(token: str, user: Any) -> Delegation:
     """Use the invitation for ``token`` as ``user``: a delegation, once and only once."""
-    from .models import Delegation, Invitation
+    from .models import Invitation
 
     if not getattr(user, "is_authenticated", False):
         raise PermissionDenied(_("Sign in to accept an invitation."))
@@ -228,12 +234,5 @@ def accept_invitation(token: str, user: Any) -> Delegation:
                                          revoked_at__isnull=True).update(
                 used_at=timezone.now(), used_by=user):
             raise InvitationRefused(_("This invitation has already been used."), code="used")
-        for old in Delegation.objects.live().filter(connection=connection, user=user):
-            _end(old)
-        delegation = Delegation.objects.create(
-            connection=connection, user=user, scopes=_checked_scopes(
-                connection, invitation.scopes),
-            expires_at=invitation.delegation_expires_at, created_by=invitation.created_by)
-        transaction.on_commit(partial(delegation_granted.send, sender=Delegation,
-                                      delegation=delegation))
-    return delegation
+        return _replace(connection, user, _checked_scopes(connection, invitation.scopes),
+                        invitation.delegation_expires_at, invitation.created_by)
