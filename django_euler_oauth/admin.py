@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
@@ -158,20 +159,44 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
         return queryset
 
 
+class EulerConnectionInline(admin.TabularInline):
+    """A user's TikTok connections, read-only, for the site's user admin::
+
+        from django_euler_oauth.admin import EulerConnectionInline
+
+        class UserAdmin(auth_admin.UserAdmin):
+            inlines = [*auth_admin.UserAdmin.inlines, EulerConnectionInline]
+    """
+
+    model = Connection
+    fk_name = "user"
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ("client", "external_username", "external_id", "status", "connected_at")
+    readonly_fields = fields
+    verbose_name_plural = _("TikTok connections")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Connection)
 class ConnectionAdmin(admin.ModelAdmin):
     # Few, short columns: the list fits beside the filters (clients: a filter; scopes and
     # errors: on the connection's page).
     list_display = ("user", "account", "state", "access_left", "refresh_left")
     list_filter = ("status", NeedsAttentionFilter, "client")
-    search_fields = ("user__username", "user__email", "external_username")
+    # A user's connections: search by username (or the list's user link); an account by
+    # its uid, the only thing that identifies it.
+    search_fields = ("user__username", "user__email", "external_username", "=external_id")
     list_select_related = ("user", "client")
     # Tokens are never shown, in forms or lists.
-    exclude = ("access_token", "refresh_token")
+    exclude = ("access_token", "refresh_token", "external_avatar_url")
     readonly_fields = ("user", "client", "account", "scope", "status", "status_reason",
                        "last_error", "expires_at", "access_left", "refresh_expires_at",
                        "refresh_left", "connected_at", "refreshed_at", "external_id",
-                       "external_username")
+                       "external_username", "external_nickname", "avatar")
     actions = ("refresh_now", "revoke")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -179,7 +204,17 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("TikTok account"))
     def account(self, obj: Connection) -> str:
-        return f"@{obj.external_username}" if obj.external_username else "—"
+        if not obj.external_username:
+            return "—"
+        return format_html("@{} <small>({})</small>", obj.external_username,
+                           obj.external_id or "?")
+
+    @admin.display(description=_("TikTok avatar"))
+    def avatar(self, obj: Connection) -> str:
+        if not obj.external_avatar_url:
+            return "—"
+        return format_html('<img src="{}" alt="" width="48" height="48">',
+                           obj.external_avatar_url)
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:

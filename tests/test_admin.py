@@ -254,3 +254,47 @@ def test_staff_without_permission_cannot_see_connections(client, django_user_mod
     staff = django_user_model.objects.create_user("staff", "s@example.com", "pw", is_staff=True)
     client.force_login(staff)
     assert client.get(CONNECTIONS).status_code == 403
+
+
+# --- TikTok accounts (#18) -------------------------------------------------------
+
+def test_connection_shows_the_account_handle_avatar_and_uid(admin_browser, user, oauth,
+                                                           make_connection):
+    conn = make_connection(user, oauth, external_id="7100000000000000001",
+                           external_username="tt_alice", external_nickname="Alice Live",
+                           external_avatar_url="https://p16.example/alice.jpeg")
+    html = admin_browser.get(f"{CONNECTIONS}{conn.pk}/change/").content.decode()
+    assert "@tt_alice <small>(7100000000000000001)</small>" in html
+    assert '<img src="https://p16.example/alice.jpeg"' in html
+    assert "Alice Live" in html
+    listing = admin_browser.get(CONNECTIONS).content.decode()
+    assert "@tt_alice <small>(7100000000000000001)</small>" in listing
+
+
+def test_avatar_url_is_escaped(admin_browser, user, oauth, make_connection):
+    conn = make_connection(user, oauth, external_username="tt_x",
+                           external_avatar_url='https://p16.example/a.jpeg"><script>x()</script>')
+    html = admin_browser.get(f"{CONNECTIONS}{conn.pk}/change/").content.decode()
+    assert "<script>x()</script>" not in html
+    assert "&quot;&gt;&lt;script&gt;" in html
+
+
+def test_search_by_uid_is_exact(admin_browser, connections, user, oauth, make_connection):
+    conn = make_connection(user, oauth, external_id="7100000000000000042",
+                           external_username="tt_second")
+    assert listed(admin_browser.get(CONNECTIONS, {"q": "7100000000000000042"})) == {conn.pk}
+    assert listed(admin_browser.get(CONNECTIONS, {"q": "71000000000000000"})) == set()
+
+
+def test_user_page_lists_the_users_connections_without_tokens(admin_browser, user,
+                                                             connections):
+    response = admin_browser.get(f"/admin/auth/user/{user.pk}/change/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "TikTok connections" in html
+    assert "tt_alice" in html
+    assert f"/admin/django_euler_oauth/connection/{connections['alice'].pk}/change/" in html
+    for secret in TOKENS:
+        assert secret not in html
+    # The inline is read-only: saving the user leaves the connection as it was.
+    assert 'name="euler_connections-0-external_username"' not in html

@@ -1,8 +1,11 @@
 from django.contrib import admin
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 from django.views import View
 
+from django_euler_oauth.admin import EulerConnectionInline
 from django_euler_oauth.decorators import EulerScopesRequiredMixin, euler_scopes_required
 
 
@@ -60,6 +63,19 @@ class AsyncNeedsModeration(EulerScopesRequiredMixin, View):
 
     async def get(self, request: HttpRequest) -> HttpResponse:
         return HttpResponse("async moderation ok")
+
+
+class UserAdmin(auth_admin.UserAdmin):
+    """The site's user admin, with each user's TikTok connections (read-only)."""
+
+    inlines = [*auth_admin.UserAdmin.inlines, EulerConnectionInline]
+
+
+# Here, not in an admin.py: every app's admin module has run by the time URLs load, so
+# django.contrib.auth's registration can be replaced whatever the order of INSTALLED_APPS.
+if admin.site.is_registered(get_user_model()):
+    admin.site.unregister(get_user_model())
+    admin.site.register(get_user_model(), UserAdmin)
 
 
 urlpatterns = [
