@@ -90,5 +90,5 @@ def test_the_checker_finds_a_cycle() -> None:
 
 def test_the_package_has_no_import_cycles() -> None:
     graph = _graph()
-    assert "django_euler_oauth.locking" in graph and graph["django_euler_oauth.locking"]
+    assert graph.get("django_euler_oauth.locking")
     assert _cycles(graph) == []

@@ -74,10 +74,10 @@ def worker_main(cfg: dict[str, Any]) -> None:
     from django.test import RequestFactory
     from django.utils import timezone
 
+    from django_euler_oauth.accounts import store_connection as _store_connection
     from django_euler_oauth.models import Connection
     from django_euler_oauth.refresh import refresh_connection
     from django_euler_oauth.tokens import parse_token_payload
-    from django_euler_oauth.accounts import store_connection as _store_connection
 
     client = set_up(cfg)
     users = get_user_model().objects
