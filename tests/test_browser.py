@@ -116,7 +116,7 @@ def sign_in(page: Any) -> None:
     page.fill("#id_username", "demo")
     page.fill("#id_password", PASSWORD)
     shot(page, "02-sign-in")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url("**/")
 
 
