@@ -427,6 +427,16 @@ def test_userinfo_names_the_account(client, sandbox_client_row):
     assert set(user) == {"uid", "secUid", "nickName", "uniqueId", "region", "avatarUrl",
                          "roomId", "hasLivePermission", "isPrivateAccount"}
     assert user["uniqueId"] == "sandbox_streamer"
+    assert user["avatarUrl"] == "http://testserver/sandbox/avatars/sandbox_streamer.svg"
+
+
+def test_avatar_is_an_svg_for_known_accounts_only(client, sandbox_client_row):
+    tokens(client, scope="user:info")  # the demo accounts exist once an authorization ran
+    picture = client.get("/sandbox/avatars/sandbox_streamer.svg")
+    assert picture.status_code == 200 and picture["Content-Type"] == "image/svg+xml"
+    assert b">S</text>" in picture.content
+    assert client.get("/sandbox/avatars/nobody.svg").status_code == 404
+    assert client.post("/sandbox/avatars/sandbox_streamer.svg").status_code == 405
 
 
 def test_api_errors(client, sandbox_client_row):

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in
 from django.db import connection as db
@@ -99,7 +100,11 @@ def test_sign_up_then_sign_in_again(client, oauth, sandbox_browser, events):
     assert client.get("/current/").json()["user"] == STREAMER
     connection = Connection.objects.get()
     assert (connection.user, connection.external_id) == (user, "7000000000000000001")
-    assert connection.external_avatar_url.startswith("https://")
+    # The sandbox's drawn avatar, a real image over loopback.
+    assert connection.external_avatar_url.endswith("/sandbox/avatars/sandbox_streamer.svg")
+    picture = requests.get(connection.external_avatar_url, timeout=5)
+    assert picture.status_code == 200
+    assert picture.headers["Content-Type"] == "image/svg+xml"
     assert len(events["signed_up"]) == 1 and events["signed_up"][0]["user"] == user
     assert len(events["logged_in"]) == 1
 
@@ -165,13 +170,14 @@ def test_several_accounts_and_switching(client, oauth, sandbox_browser):
     user = get_user_model().objects.get()
     assert sorted(Connection.objects.filter(user=user).values_list(
         "external_username", flat=True)) == [STREAMER, VIEWER]
-    # Connected in this session after signing in: the sign-in's account stays current
-    # until the user switches.
-    assert client.get("/current/").json()["account"] == STREAMER
-    viewer = Connection.objects.get(external_username=VIEWER)
-    switched = client.post("/oauth/switch/", {"connection": viewer.pk, "next": "/current/"})
-    assert switched.status_code == 302 and switched["Location"] == "/current/"
+    # The account just connected is the session's current one, as after a sign-in ...
     assert client.get("/current/").json()["account"] == VIEWER
+    viewer = Connection.objects.get(external_username=VIEWER)
+    streamer = Connection.objects.get(external_username=STREAMER)
+    # ... until the user switches.
+    switched = client.post("/oauth/switch/", {"connection": streamer.pk, "next": "/current/"})
+    assert switched.status_code == 302 and switched["Location"] == "/current/"
+    assert client.get("/current/").json()["account"] == STREAMER
     page = client.get("/oauth/accounts/")
     assert page.status_code == 200
     assert b"@sandbox_streamer" in page.content and b"@sandbox_viewer" in page.content

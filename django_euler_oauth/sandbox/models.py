@@ -106,10 +106,12 @@ class FakeAccount(models.Model):
     def __str__(self) -> str:
         return f"@{self.unique_id}"
 
-    def as_userinfo(self) -> dict[str, object]:
+    def as_userinfo(self, avatar_url: str = "") -> dict[str, object]:
+        """The userinfo ``user`` object; ``avatar_url`` stands in when none is set."""
         return {
             "uid": self.uid, "secUid": self.sec_uid, "nickName": self.nickname,
-            "uniqueId": self.unique_id, "region": self.region, "avatarUrl": self.avatar_url,
+            "uniqueId": self.unique_id, "region": self.region,
+            "avatarUrl": self.avatar_url or avatar_url,
             "roomId": self.room_id, "hasLivePermission": self.has_live_permission,
             "isPrivateAccount": self.is_private,
         }

@@ -34,7 +34,6 @@ def ensure_accounts() -> list[FakeAccount]:
     for values in DEMO_ACCOUNTS:
         unique_id = values["unique_id"]
         defaults = {k: v for k, v in values.items() if k != "unique_id"}
-        defaults["avatar_url"] = f"https://example.invalid/avatars/{unique_id}.png"
         FakeAccount.objects.get_or_create(unique_id=unique_id, defaults=defaults)
     return list(FakeAccount.objects.all())
 

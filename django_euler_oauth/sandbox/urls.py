@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import api, authorize, control, token
+from .views import api, authorize, avatar, control, token
 
 app_name = "euler_sandbox"
 
@@ -22,6 +22,7 @@ urlpatterns = [
     path("tiktok/oauth/introspect", token.introspect, name="introspect"),
     path("tiktok/oauth/validate-refresh", token.validate_refresh, name="validate_refresh"),
     path("tiktok/oauth/clients/<str:client_id>", token.public_client, name="public_client"),
+    path("avatars/<str:unique_id>.svg", avatar.avatar, name="avatar"),
     path("control/", control.control_page, name="control"),
     path("control/api", control.control_api, name="control_api"),
     # Every endpoint of django_euler_oauth.endpoints.ENDPOINTS (userinfo, webcast/...).

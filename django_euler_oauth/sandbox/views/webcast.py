@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpResponse
+from django.urls import reverse
 
 from .. import answers, protobuf, rooms
 from ..models import FakeAccount, Room, RoomEvent
@@ -81,7 +82,10 @@ def _ignored(call: Call, *names: str) -> None:
 
 @handles("get_user_info")
 def user_info(call: Call) -> HttpResponse:
-    return top_level({"user": call.account.as_userinfo()}, call.client)
+    # Without a picture of its own, the sandbox's drawn one (a real image over loopback).
+    drawn = call.request.build_absolute_uri(
+        reverse("euler_sandbox:avatar", args=[call.account.unique_id]))
+    return top_level({"user": call.account.as_userinfo(drawn)}, call.client)
 
 
 def _live_status(user_id: str) -> dict[str, Any]:
