@@ -313,6 +313,8 @@ def callback(request: HttpRequest) -> HttpResponse:
               "site, so it was not connected to yours and nothing changed. Sign out and sign "
               "in with TikTok as @%(handle)s to use it, or connect a different TikTok "
               "account.") % {"handle": refused.handle}, 409, back_url=pending.next_url)
+    # The account just connected is the one the session works with, as after a sign-in.
+    request.session[accounts.CURRENT_KEY] = connection.pk
     name = f"@{connection.external_username}" if connection.external_username else ""
     messages.success(request, _("Your TikTok account %(name)s is connected.") % {"name": name}
                      if name else _("Your TikTok account is connected."))

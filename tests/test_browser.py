@@ -125,8 +125,9 @@ DEMO_SCOPES = ["user:info", "webcast:fetch", "webcast:bulk_live_check", "webcast
                "webcast:moderators", "webcast:live_analytics", "webcast:user_earnings"]
 
 
-def authorize_on_sandbox(page: Any, name: str, scopes: list[str]) -> None:
-    """The sandbox's three screens: introduction, permissions, QR (a simulated scan)."""
+def authorize_on_sandbox(page: Any, name: str, scopes: list[str], account: str = "") -> None:
+    """The sandbox's three screens: introduction, permissions, QR (a simulated scan), logging
+    in as the TikTok ``account`` chosen on the QR screen (else the first one)."""
     page.wait_for_selector("#sandbox-introduction")
     assert "Example TikTok App" in page.locator("#sandbox-introduction").inner_text()
     shot(page, f"{name}-sandbox-introduction")
@@ -140,6 +141,8 @@ def authorize_on_sandbox(page: Any, name: str, scopes: list[str]) -> None:
     assert qr.get_attribute("src").startswith("data:image/svg+xml")
     assert qr.evaluate("img => img.naturalWidth") > 0  # the browser could draw it
     shot(page, f"{name}-sandbox-qr")
+    if account:
+        page.select_option("select[name=account]", account)
     page.get_by_role("button", name="Simulate scan and confirm on phone").click()
 
 
