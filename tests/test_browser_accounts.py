@@ -72,7 +72,9 @@ def test_sign_up_sign_in_second_account_switch_and_refusals(page):
     authorize_on_sandbox(page, "accounts-05", DEMO_SCOPES, account="sandbox_streamer")
     page.wait_for_url("**/oauth/accounts/")
     assert sorted(listed_handles(page)) == ["@sandbox_streamer", "@sandbox_viewer"]
-    assert "Your TikTok account @sandbox_streamer is connected." in page.content()
+    assert page.content().count("Your TikTok account @sandbox_streamer is connected.") == 1
+    avatar = account_row(page, "sandbox_streamer").locator("img")
+    assert avatar.evaluate("img => img.complete && img.naturalWidth") > 0  # it loaded
     assert "working as @sandbox_streamer" in header(page)
     assert account_row(page, "sandbox_streamer").locator("em").inner_text() == "current"
     shot(page, "accounts-06-two-accounts")
