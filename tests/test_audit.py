@@ -165,3 +165,23 @@ def test_admin_grants_within_the_connections_scopes_and_trail_is_read_only(
     assert change.status_code == 403
     entry.refresh_from_db()
     assert entry.outcome == "ok"
+
+
+@pytest.mark.django_db
+def test_a_delegate_cannot_disconnect_or_see_the_owners_tokens(client, conn, user, moderator):
+    teams.grant(conn, moderator, "webcast:mute", by=user)
+    stored = conn.__class__.objects.filter(pk=conn.pk).values().get()
+    client.force_login(moderator)
+    # Working as the streamer (switch), the delegate asks to disconnect it: by pk and as
+    # the current connection. Neither touches the owner's connection or the delegation.
+    assert client.post("/oauth/switch/", {"connection": conn.pk}).status_code == 302
+    for form in ({"connection": conn.pk}, {}):
+        response = client.post("/oauth/disconnect/", {**form, "next": "/oauth/accounts/"})
+        assert response.status_code == 302
+    assert conn.__class__.objects.filter(pk=conn.pk).values().get() == stored
+    assert Delegation.objects.live().count() == 1
+    page = client.get("/oauth/accounts/").content.decode()
+    assert "@streamer" in page and "No TikTok account is connected." in page
+    assert ">Disconnect</button>" not in page  # no disconnect form for a delegated one
+    for secret in ("access-0", "refresh-0", stored["access_token"], stored["refresh_token"]):
+        assert secret not in page
