@@ -360,7 +360,8 @@ class DelegationAdmin(admin.ModelAdmin):
 class AuditEntryAdmin(admin.ModelAdmin):
     list_display = ["created_at", "connection", "acting_user", "endpoint", "target",
                     "outcome"]
-    list_filter = ["acting_user", "endpoint", "outcome"]
+    # Only the users who appear in the trail, not every user of the site.
+    list_filter = [("acting_user", admin.RelatedOnlyFieldListFilter), "endpoint", "outcome"]
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
