@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -8,9 +9,11 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from django_euler_oauth import client as client_module
 from django_euler_oauth.models import Connection, OAuthClient
 
 from .loopback import ScriptedProvider
+from .raw_server import RawServer, raw_servers
 from .recorder import Recorder
 from .sandbox_fixtures import *  # noqa: F403  (sandbox fixtures, see that module)
 
@@ -102,3 +105,25 @@ def recorder(db: Any) -> Iterator[Recorder]:
     rec = Recorder()
     yield rec
     rec.close()
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[..., RawServer]]:
+    """``make(script, tls=None)``: raw loopback servers (:mod:`tests.raw_server`), stopped
+    after the test."""
+    with raw_servers() as make:
+        yield make
+
+
+@pytest.fixture
+def fresh_provider_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No proxy or CA bundle variable from the machine running the tests, and a new
+    process-wide provider session for the test, closed after it."""
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy") or name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            monkeypatch.delenv(name)
+    monkeypatch.setattr(client_module, "_session", None)
+    yield
+    session = client_module._session
+    if session is not None:
+        session.close()

@@ -20,42 +20,24 @@ import struct
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from django_euler_oauth import client as client_module
 from django_euler_oauth.client import ProviderClient
 from django_euler_oauth.errors import MalformedResponse, TransportError
 from django_euler_oauth.models import Connection
 from django_euler_oauth.refresh import refresh_connection
 
-from .raw_server import Link, RawServer, Script, answer, keep_alive, numbered, raw_servers
+from .raw_server import Link, Script, answer, keep_alive, numbered
 from .raw_server import token_json as token_json
 from .threads import in_threads
 
 TOKEN = "/tiktok/oauth/token"
 REVOKE = "/tiktok/oauth/revoke"
 
-
-@pytest.fixture
-def raw_server() -> Iterator[Callable[..., RawServer]]:
-    with raw_servers() as make:
-        yield make
-
-
-@pytest.fixture(autouse=True)
-def fresh_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A new process-wide session for each test, closed after it; no proxy."""
-    for name in list(os.environ):
-        if name.lower().endswith("_proxy"):
-            monkeypatch.delenv(name)
-    monkeypatch.setattr(client_module, "_session", None)
-    yield
-    session = client_module._session
-    if session is not None:
-        session.close()
+pytestmark = pytest.mark.usefixtures("fresh_provider_session")
 
 
 def is_refresh(request: bytes) -> bool:

@@ -10,46 +10,25 @@ are read on each call: nothing is configured in the library.
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
-from collections.abc import Callable, Iterator
 
 import pytest
 
-from django_euler_oauth import client as client_module
 from django_euler_oauth.client import ProviderClient
 from django_euler_oauth.errors import TransportError
 
 from .pki import Pki
-from .raw_server import WAIT, Link, RawServer, answer, keep_alive, numbered, raw_servers, token_json
+from .raw_server import WAIT, Link, answer, keep_alive, numbered, token_json
 
 TOKEN = "/tiktok/oauth/token"
 
-
-@pytest.fixture
-def raw_server() -> Iterator[Callable[..., RawServer]]:
-    with raw_servers() as make:
-        yield make
+pytestmark = pytest.mark.usefixtures("fresh_provider_session")
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return Pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No proxy or CA bundle variable from the machine running the tests; a new
-    process-wide session for each test, closed after it."""
-    for name in list(os.environ):
-        if name.lower().endswith("_proxy") or name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-            monkeypatch.delenv(name)
-    monkeypatch.setattr(client_module, "_session", None)
-    yield
-    session = client_module._session
-    if session is not None:
-        session.close()
 
 
 # --- CA bundles ---------------------------------------------------------------------------

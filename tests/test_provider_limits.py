@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,16 +29,10 @@ from django_euler_oauth.refresh import refresh_connection
 from django_euler_oauth.revocation import revoke_tokens
 
 from .loopback import Answer, token_body
-from .raw_server import Link, RawServer, raw_servers
+from .raw_server import Link
 
 TOKEN = "/tiktok/oauth/token"
 REVOKE = "/tiktok/oauth/revoke"
-
-
-@pytest.fixture
-def raw_server() -> Iterator[Callable[..., RawServer]]:
-    with raw_servers() as make:
-        yield make
 
 
 def answering(script: Callable[[Link], None]) -> Callable[[Link], None]:

@@ -12,19 +12,16 @@ secret are searched for in every report.
 
 from __future__ import annotations
 
-import logging
 import pickle
 import sys
 import traceback
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.core import mail
 from django.http import HttpRequest, HttpResponse
-from django.test import Client, RequestFactory
+from django.test import RequestFactory
 from django.urls import include, path
-from django.utils.log import AdminEmailHandler
 from django.views.debug import ExceptionReporter, technical_500_response
 from EulerApiSdk.api.tik_tok_live_moderation import mute_room_user
 
@@ -33,7 +30,9 @@ from django_euler_oauth.errors import EulerOAuthError, ServerError
 from django_euler_oauth.models import Connection
 
 from .loopback import Answer, token_body
+from .test_error_reports import admin_mails as admin_mails  # fixtures
 from .test_error_reports import assert_clean, reports_of, without_source
+from .test_error_reports import web as web
 
 TOKEN = "/tiktok/oauth/token"
 MUTES = "/webcast/rooms/r1/moderation/mutes"
@@ -58,28 +57,6 @@ urlpatterns = [
 ]
 
 pytestmark = pytest.mark.urls("tests.test_sdk_error_reports")
-
-
-@pytest.fixture
-def admin_mails(settings: Any, mailoutbox: list[Any]) -> Iterator[None]:
-    """Django's AdminEmailHandler with HTML on django.request, as LOGGING would set it."""
-    settings.ADMINS = [("Ops", "ops@example.com")]
-    settings.DEBUG = False
-    handler = AdminEmailHandler(include_html=True)
-    handler.setLevel(logging.ERROR)
-    logger = logging.getLogger("django.request")
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-
-
-@pytest.fixture
-def web(user: Any) -> Client:
-    client = Client(raise_request_exception=False)
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

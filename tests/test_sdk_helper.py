@@ -8,7 +8,7 @@ PostgreSQL (``-m postgres``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -33,7 +33,7 @@ from django_euler_oauth.errors import (
 from django_euler_oauth.models import Connection
 
 from .loopback import Answer, Received, RotatingTokenEndpoint
-from .raw_server import Link, RawServer, raw_servers
+from .raw_server import Link, RawServer
 from .sandbox_fixtures import SANDBOX_DATABASES
 from .test_api_typed import SAMPLES, connect_all_scopes
 from .threads import in_threads
@@ -160,12 +160,6 @@ def test_euler_sdk_gives_client_and_fresh_token(provider, oauth, user, make_conn
 
 
 # --- the same deadline and size limit as our own calls (#21 item 5) -------------------
-
-@pytest.fixture
-def raw_server() -> Iterator[Callable[..., RawServer]]:
-    with raw_servers() as make:
-        yield make
-
 
 @pytest.fixture
 def raw_conn(make_client: Any, make_connection: Any, user: Any,
