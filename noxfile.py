@@ -143,6 +143,8 @@ INSTALLED_APPS = [
     "django.contrib.admin", "django.contrib.auth", "django.contrib.contenttypes",
     "django.contrib.sessions", "django.contrib.messages", "django_euler_oauth",
 ]
+AUTHENTICATION_BACKENDS = ["django_euler_oauth.backends.EulerAccountBackend",
+                           "django.contrib.auth.backends.ModelBackend"]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

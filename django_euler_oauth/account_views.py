@@ -30,6 +30,10 @@ def login(request: HttpRequest) -> HttpResponse:
     params = request.POST if request.method == "POST" else request.GET
     slug = (params.get("client") or "")[:MAX_PARAM_LENGTH]
     next_url = safe_next(request, params.get("next")) or ""
+    try:
+        accounts.require_sign_in()
+    except EulerOAuthError as err:
+        return error_page(request, err)
     if request.method == "GET":
         return render(request, "django_euler_oauth/login.html",
                       {"client": slug, "next": next_url})
@@ -40,7 +44,7 @@ def login(request: HttpRequest) -> HttpResponse:
                 ENDPOINTS_BY_NAME["get_user_info"].allowed_by(scope.split())):
             raise ProviderConfigurationError(
                 f"Sign-in needs userinfo: client {client.slug!r} does not fetch it or does "
-                "not ask for user:info (check django_euler_oauth.E009).")
+                "not ask for user:info (check django_euler_oauth.W005).")
     except EulerOAuthError as err:
         return error_page(request, err)
     return start_authorization(request, client, scope, next_url, purpose="login")

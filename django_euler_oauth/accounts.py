@@ -12,19 +12,38 @@ import re
 from functools import partial
 from typing import Any
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_backends, get_user_model
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from .adapter import get_adapter
+from .backends import EulerAccountBackend
+from .errors import ProviderConfigurationError
 from .locking import take_write_lock
 from .models import TOKEN_READ_FIELDS, Connection, OAuthClient
 from .signals import connected, signed_up
 
 #: The session key holding the pk of the connection chosen with ``switch``.
 CURRENT_KEY = "_euler_oauth_current"
+
+#: The authentication backend "Sign in with TikTok" logs users in with.
+BACKEND_PATH = "django_euler_oauth.backends.EulerAccountBackend"
+
+
+def sign_in_configured() -> bool:
+    """Whether :data:`BACKEND_PATH` is in ``AUTHENTICATION_BACKENDS`` (a subclass counts)."""
+    return any(isinstance(backend, EulerAccountBackend) for backend in get_backends())
+
+
+def require_sign_in() -> None:
+    """Raise :class:`ProviderConfigurationError` unless sign-in can log users in: checked
+    before an authorization starts and again before anyone is signed up."""
+    if not sign_in_configured():
+        raise ProviderConfigurationError(
+            f"Sign-in with TikTok is not set up: add {BACKEND_PATH} to "
+            "AUTHENTICATION_BACKENDS (check django_euler_oauth.W004).")
 
 
 class AccountHeldElsewhere(Exception):

@@ -112,9 +112,6 @@ def check_sqlite_transactions(app_configs: Any = None, **kwargs: Any) -> list[An
         id="django_euler_oauth.W003")]
 
 
-BACKEND_PATH = "django_euler_oauth.backends.EulerAccountBackend"
-
-
 def _login_routed() -> bool:
     from django.urls import NoReverseMatch, reverse
 
@@ -127,15 +124,23 @@ def _login_routed() -> bool:
 
 @register()
 def check_sign_in_backend(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    """"Sign in with TikTok" is routed but cannot log anyone in."""
-    backends = list(getattr(settings, "AUTHENTICATION_BACKENDS", []) or [])
-    if BACKEND_PATH in backends or not _login_routed():
+    """"Sign in with TikTok" is routed but cannot log anyone in.
+
+    A warning, not an error: the app's URLs always route ``login``, and a site that only
+    connects accounts need not sign anyone in (it may silence the warning). The login view
+    refuses to start, so nothing is created, until the backend is added.
+    """
+    from .accounts import BACKEND_PATH, sign_in_configured
+
+    if sign_in_configured() or not _login_routed():
         return []
-    return [Error(
+    return [Warning(
         f"The euler_oauth:login URL is routed but {BACKEND_PATH} is not in "
-        "AUTHENTICATION_BACKENDS: signing in with TikTok would fail.",
-        hint=f'AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend", '
-             f'"{BACKEND_PATH}"]', id="django_euler_oauth.E008")]
+        "AUTHENTICATION_BACKENDS: \"Sign in with TikTok\" answers an error page until it is.",
+        hint=f'AUTHENTICATION_BACKENDS = ["{BACKEND_PATH}", '
+             '"django.contrib.auth.backends.ModelBackend"]; a site that only connects '
+             'accounts may add "django_euler_oauth.W004" to SILENCED_SYSTEM_CHECKS.',
+        id="django_euler_oauth.W004")]
 
 
 @register(deploy=True)
@@ -145,10 +150,14 @@ def check_sign_in_clients(app_configs: Any = None, databases: Any = None,
     client, when the login link names none) must be able to ask.
 
     A deployment check (``check --deploy``), like E007: it reads the clients, and a
-    database check's error would block ``migrate``. The login view refuses such a client
-    too, before sending anyone to the provider.
+    database check's error would block ``migrate``. A warning, and only for sites that set
+    up sign-in (the backend is installed): a site that only connects accounts may use a
+    client without userinfo. The login view refuses such a client too, before sending
+    anyone to the provider.
     """
-    if not _login_routed():
+    from .accounts import sign_in_configured
+
+    if not (sign_in_configured() and _login_routed()):
         return []
     from .endpoints import ENDPOINTS_BY_NAME
     from .errors import UnknownClient
@@ -161,11 +170,11 @@ def check_sign_in_clients(app_configs: Any = None, databases: Any = None,
     if client.fetch_userinfo and ENDPOINTS_BY_NAME["get_user_info"].allowed_by(
             client.scope_list):
         return []
-    return [Error(
+    return [Warning(
         f"OAuth client {client.slug!r} (the default) cannot give userinfo, which \"Sign in "
         "with TikTok\" needs to know the account.",
         hint="Tick \"fetch user info after connecting\" and add user:info to its default "
-             "scopes.", id="django_euler_oauth.E009")]
+             "scopes.", id="django_euler_oauth.W005")]
 
 
 def _insecure(url: str) -> bool:

@@ -221,6 +221,10 @@ def _hide_credentials(request: HttpRequest) -> None:
 def sign_in_back(request: HttpRequest, client: OAuthClient, provider: ProviderClient,
                  tokens: Any, pending: state_store.PendingAuthorization) -> HttpResponse:
     """Back from "Sign in with TikTok": log in the owner of the account, or sign one up."""
+    try:  # the backend may have gone since the authorization started: create nothing
+        accounts.require_sign_in()
+    except EulerOAuthError as err:
+        return _failure(request, err, pending)
     if not (client.fetch_userinfo and
             ENDPOINTS_BY_NAME["get_user_info"].allowed_by(tokens.scope.split())):
         return _failure(request, ProviderConfigurationError(

@@ -16,6 +16,7 @@ import pytest
 import requests
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in
+from django.core.checks import WARNING, run_checks
 from django.db import connection as db
 from django.test import Client
 
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.django_db(transaction=True, databases=SANDBOX_DATABASES
 
 SCOPES = "webcast:fetch user:info"
 STREAMER, VIEWER = "sandbox_streamer", "sandbox_viewer"
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 class ClosedAdapter(AccountAdapter):
@@ -268,3 +270,41 @@ def test_sign_in_needs_a_client_that_gives_userinfo(client, make_sandbox_oauth):
     response = client.post("/oauth/login/", {"client": "no-userinfo"})
     assert response.status_code == 400
     assert "_euler_oauth_pending" not in client.session
+    ids = [m.id for m in run_checks(include_deployment_checks=True, databases=["default"])]
+    assert "django_euler_oauth.W005" in ids  # the default (only) client cannot give userinfo
+
+
+def test_userinfo_check_is_for_sites_that_sign_in(make_sandbox_oauth, settings):
+    make_sandbox_oauth(scopes="webcast:fetch", slug="connect-only")
+    settings.AUTHENTICATION_BACKENDS = [MODEL_BACKEND]
+    ids = [m.id for m in run_checks(include_deployment_checks=True, databases=["default"])]
+    assert "django_euler_oauth.W005" not in ids  # a connect-only site: nothing to say
+
+
+def test_the_backend_check(settings):
+    assert "django_euler_oauth.W004" not in [m.id for m in run_checks()]
+    settings.AUTHENTICATION_BACKENDS = [MODEL_BACKEND]
+    found = [m for m in run_checks() if m.id == "django_euler_oauth.W004"]
+    assert len(found) == 1 and "EulerAccountBackend" in found[0].hint
+    assert found[0].level == WARNING  # a warning: connect-only sites keep starting
+
+
+def test_without_the_backend_sign_in_starts_nothing(client, oauth, settings):
+    settings.AUTHENTICATION_BACKENDS = [MODEL_BACKEND]
+    for response in (client.get("/oauth/login/"), client.post("/oauth/login/")):
+        assert response.status_code == 400
+        assert b"Application configuration error" in response.content
+    assert "_euler_oauth_pending" not in client.session
+    assert get_user_model().objects.count() == 0
+
+
+def test_backend_removed_mid_sign_in_creates_no_user(client, oauth, sandbox_browser, settings,
+                                                   events):
+    started = client.post("/oauth/login/")
+    assert started.status_code == 302
+    back = sandbox_browser.authorize(started["Location"], account=STREAMER)
+    settings.AUTHENTICATION_BACKENDS = [MODEL_BACKEND]
+    response = client.get("/oauth/callback/", query_of(back))
+    assert response.status_code == 400 and b"Application configuration error" in response.content
+    assert get_user_model().objects.count() == 0 and Connection.objects.count() == 0
+    assert events["signed_up"] == [] and events["logged_in"] == []
