@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
 from .accounts import current_connection
-from .errors import EulerOAuthError
+from .errors import EulerOAuthError, NotDelegated
 from .models import Connection
 from .refresh import get_access_token
 from .reporting import debug_safe_filter
@@ -119,6 +119,12 @@ def _resolve(lazy: SimpleLazyObject) -> Any:
 def _token(request: HttpRequest) -> str | None:
     connection = _resolve(request.euler_connection)  # type: ignore[attr-defined]
     if not connection:
+        return None
+    if connection.user_id != getattr(request.user, "pk", None):
+        # A connection delegated to this user (teams): its token stays with its owner.
+        request.euler_token_error = NotDelegated(  # type: ignore[attr-defined]
+            "The current TikTok account is delegated to you: call the API with "
+            "EulerAPI.for_request(request); its token is only for its owner.")
         return None
     try:
         return get_access_token(connection) or None

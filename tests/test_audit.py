@@ -185,3 +185,14 @@ def test_a_delegate_cannot_disconnect_or_see_the_owners_tokens(client, conn, use
     assert ">Disconnect</button>" not in page  # no disconnect form for a delegated one
     for secret in ("access-0", "refresh-0", stored["access_token"], stored["refresh_token"]):
         assert secret not in page
+
+
+@pytest.mark.django_db
+def test_a_delegated_current_connection_never_gives_its_token(client, conn, user, moderator):
+    teams.grant(conn, moderator, "webcast:mute", by=user)
+    client.force_login(moderator)
+    client.post("/oauth/switch/", {"connection": conn.pk})
+    seen = client.get("/whoami/").json()
+    assert seen["connected"] and not seen["has_token"]  # request.euler_token is falsy
+    client.force_login(user)
+    assert client.get("/whoami/").json()["has_token"]  # the owner's own reading
