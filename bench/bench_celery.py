@@ -15,6 +15,7 @@ with a row saying why, when ``redis-server`` is not installed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import tempfile
@@ -100,10 +101,19 @@ def main() -> None:
                 began = time.perf_counter()
                 tasks.refresh_expiring.delay(within=900, chunk_size=CHUNK, threads=threads)
                 deadline = time.monotonic() + DEADLINE
-                while provider.get("count") - answered < count:
+                for polls in itertools.count():
+                    if provider.get("count") - answered >= count:
+                        break
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"{processes} processes: not done in {DEADLINE} s:"
                                            f" {pool.log_tail()}")
+                    # A failed refresh is never sent again: stop at once, not at the deadline.
+                    if polls % 20 == 0:
+                        errors = list(Connection.objects.exclude(last_error="")
+                                      .values_list("last_error", flat=True)[:1])
+                        if errors:
+                            raise RuntimeError(f"{processes} processes: a refresh failed: "
+                                               f"{errors[0]!r}")
                     time.sleep(0.05)
                 elapsed = time.perf_counter() - began
                 children = pool.children()

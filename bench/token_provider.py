@@ -95,10 +95,14 @@ def serve(port: int, latency_ms: int) -> None:
                              "token_type": "Bearer", "expires_in": 3600,
                              "scope": "webcast:fetch"})
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    server.request_queue_size = 256
-    server.serve_forever(poll_interval=0.2)
+    class Server(ThreadingHTTPServer):
+        # A class attribute: the constructor calls listen() with it. (Set on the instance
+        # afterwards it changed nothing: the backlog stayed 5, and a burst of connections
+        # from 4 pool processes on a busy machine was refused.)
+        request_queue_size = 256
+        daemon_threads = True
+
+    Server(("127.0.0.1", port), Handler).serve_forever(poll_interval=0.2)
 
 
 if __name__ == "__main__":
