@@ -311,16 +311,8 @@ class DelegationForm(forms.ModelForm):
         data = super().clean() or {}
         connection, user = data.get("connection"), data.get("user")
         if connection is not None and user is not None:
-            if user.pk == connection.user_id:
-                raise forms.ValidationError(_("The owner already has every permission."))
-            if not connection.is_active:
-                raise forms.ValidationError(_("This account is not connected."))
-            have = set(connection.scope_list)
-            outside = [s for s in (data.get("scopes") or "").split() if s not in have]
-            if outside or not (data.get("scopes") or "").split():
-                raise forms.ValidationError(
-                    _("Scopes must be some of the connection's: %(scopes)s")
-                    % {"scopes": connection.scope})
+            data["scopes"] = teams.check_grant(connection, user, data.get("scopes") or "",
+                                               data.get("expires_at"))
         return data
 
 

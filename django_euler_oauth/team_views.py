@@ -3,14 +3,19 @@ invitation, the owner's audit trail, and the 403 page for a delegate's refusal."
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
+from django import forms
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
@@ -20,6 +25,22 @@ from . import teams
 from .models import AuditEntry, Connection, Delegation, Invitation
 
 AUDIT_PAGE_SIZE = 200
+#: How far ahead the team page lets an owner set the end of a delegate's access.
+ACCESS_END_MAX_DAYS = 3660
+
+
+def access_end(value: str | None) -> datetime.datetime | None:
+    """The end of access for the team page's ``until`` (a date, the whole day included,
+    in the current time zone); None when empty, else ``ValidationError``."""
+    day = forms.DateField(required=False).clean(value)
+    if day is None:
+        return None
+    today = timezone.localdate() if settings.USE_TZ else datetime.date.today()
+    if day > today + datetime.timedelta(days=ACCESS_END_MAX_DAYS):
+        raise ValidationError(_("Choose an end of access within ten years."),
+                              code="ends_too_late")
+    end = datetime.datetime.combine(day, datetime.time.max)
+    return timezone.make_aware(end) if settings.USE_TZ else end
 
 
 def not_delegated_page(request: HttpRequest, connection: Connection,
@@ -41,13 +62,15 @@ def _owned(request: HttpRequest, pk: Any) -> Connection:
 @require_http_methods(["GET", "POST"])
 @sensitive_variables("token")
 def team(request: HttpRequest) -> HttpResponse:
-    """The owner's team: create an invitation (POST), list invitations and delegates."""
+    """The owner's team: create an invitation (POST: ``connection``, ``scope``, optional
+    ``until``, the last day of access), list invitations and delegates."""
     link = ""
     if request.method == "POST":
         connection = _owned(request, request.POST.get("connection"))
         try:
             _invitation, token = teams.create_invitation(
-                connection, request.POST.getlist("scope"), by=request.user)
+                connection, request.POST.getlist("scope"), by=request.user,
+                delegation_expires_at=access_end(request.POST.get("until")))
         except ValidationError as err:
             messages.error(request, " ".join(err.messages))
         else:
@@ -112,18 +135,22 @@ def team_join_done(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 def audit_trail(request: HttpRequest) -> HttpResponse:
-    """The trail of the connections the user manages, newest first; ?delegate=,
-    ?endpoint=, ?outcome= filter it."""
+    """The trail of the connections the user manages, newest first; ?delegate= (a
+    username), ?endpoint=, ?outcome= filter it, each offered from the trail itself."""
     owned = Connection.objects.for_user(request.user)
-    entries = AuditEntry.objects.filter(connection__in=owned).select_related(
-        "acting_user", "connection")
-    filters = {key: request.GET[key] for key in ("delegate", "endpoint", "outcome")
-               if request.GET.get(key)}
-    if "delegate" in filters:
-        entries = entries.filter(acting_user__username=filters["delegate"])
-    if "endpoint" in filters:
-        entries = entries.filter(endpoint=filters["endpoint"])
-    if "outcome" in filters:
-        entries = entries.filter(outcome=filters["outcome"])
+    trail = AuditEntry.objects.filter(connection__in=owned)
+    username = "acting_user__" + get_user_model().USERNAME_FIELD
+    columns = {"delegate": username, "endpoint": "endpoint", "outcome": "outcome"}
+    filters = {key: request.GET[key] for key in columns if request.GET.get(key)}
+    entries = trail.filter(**{columns[key]: value for key, value in filters.items()})
+    choices = {key: sorted(str(v) for v in trail.order_by().values_list(column, flat=True)
+                           .distinct() if v is not None)
+               for key, column in columns.items()}
+    for key, value in filters.items():  # a value the trail lacks still shows as chosen
+        if value not in choices[key]:
+            choices[key].insert(0, value)
+    shown = list(entries.select_related("acting_user", "connection")[:AUDIT_PAGE_SIZE + 1])
     return render(request, "django_euler_oauth/audit.html",
-                  {"entries": entries[:AUDIT_PAGE_SIZE], "filters": filters})
+                  {"entries": shown[:AUDIT_PAGE_SIZE], "filters": filters,
+                   "choices": choices, "capped": len(shown) > AUDIT_PAGE_SIZE,
+                   "page_size": AUDIT_PAGE_SIZE})

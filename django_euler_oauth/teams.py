@@ -32,9 +32,9 @@ from .signals import delegation_granted, delegation_revoked
 if TYPE_CHECKING:
     from .models import Connection, Delegation, Invitation
 
-__all__ = ["InvitationRefused", "accept_invitation", "can_manage", "create_invitation",
-           "delegated_scopes", "end_delegations", "grant", "hash_token", "may_use",
-           "revoke", "revoke_invitation"]
+__all__ = ["InvitationRefused", "accept_invitation", "can_manage", "check_grant",
+           "create_invitation", "delegated_scopes", "end_delegations", "grant", "hash_token",
+           "may_use", "revoke", "revoke_invitation"]
 
 
 class InvitationRefused(ValidationError):
@@ -78,14 +78,29 @@ def _check_usable(connection: Connection) -> None:
         raise ValidationError(_("This account is not connected."), code="inactive")
 
 
+def _check_end(expires_at: datetime.datetime | None) -> None:
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError(_("The end of access must be in the future."),
+                              code="ends_in_past")
+
+
+def check_grant(connection: Connection, user: Any, scopes: str | Iterable[str],
+                expires_at: datetime.datetime | None = None) -> str:
+    """What :func:`grant` checks besides who grants: ``scopes`` as stored, else
+    ``ValidationError`` (the connection not active, ``user`` its owner, a scope the
+    connection lacks or none, an end of access not in the future)."""
+    _check_usable(connection)
+    if user.pk == connection.user_id:
+        raise ValidationError(_("The owner already has every permission."), code="owner")
+    _check_end(expires_at)
+    return _checked_scopes(connection, scopes)
+
+
 def grant(connection: Connection, user: Any, scopes: str | Iterable[str], *, by: Any,
           expires_at: datetime.datetime | None = None) -> Delegation:
     """Give ``user`` the use of ``connection`` for ``scopes`` (replacing a live one)."""
     _check_manager(by, connection)
-    _check_usable(connection)
-    if user.pk == connection.user_id:
-        raise ValidationError(_("The owner already has every permission."), code="owner")
-    scope_text = _checked_scopes(connection, scopes)
+    scope_text = check_grant(connection, user, scopes, expires_at)
     with transaction.atomic():
         return _replace(connection, user, scope_text, expires_at,
                         by if getattr(by, "is_authenticated", False) else None)
@@ -174,6 +189,7 @@ def create_invitation(connection: Connection, scopes: str | Iterable[str], *, by
 
     _check_manager(by, connection)
     _check_usable(connection)
+    _check_end(delegation_expires_at)
     scope_text = _checked_scopes(connection, scopes)
     seconds = app_settings.INVITATION_LIFETIME if lifetime is None else lifetime
     token = secrets.token_urlsafe(32)
@@ -214,6 +230,10 @@ def find_invitation(token: str) -> Invitation:
     if not invitation.connection.is_active:
         raise InvitationRefused(_("The account of this invitation is no longer connected."),
                                 code="inactive")
+    ends = invitation.delegation_expires_at
+    if ends is not None and ends <= timezone.now():
+        raise InvitationRefused(_("The access this invitation offers has already ended. "
+                                  "Ask the owner for a new one."), code="access_ended")
     return invitation
 
 

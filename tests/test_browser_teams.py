@@ -8,6 +8,7 @@ owner sees both in the audit trail. Screenshots in ``artifacts/screenshots/``.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
@@ -49,6 +50,8 @@ def test_owner_invites_a_moderator_who_mutes_and_is_refused_chat(page):
     page.goto("/oauth/team/")
     for scope in TEAM_SCOPES:
         page.check(f"input[name=scope][value='{scope}']")
+    until = datetime.date.today() + datetime.timedelta(days=30)
+    page.fill("input[name=until]", until.isoformat())
     page.get_by_role("button", name="Create an invitation link").click()
     link = page.locator("#invitation-link").input_value()
     assert "/oauth/team/join/" in link
@@ -59,6 +62,7 @@ def test_owner_invites_a_moderator_who_mutes_and_is_refused_chat(page):
     page.goto(link)
     joining = page.locator("main").inner_text()
     assert all(scope in joining for scope in TEAM_SCOPES) and "webcast:chat" not in joining
+    assert "Your access ends on" in joining
     shot(page, "teams-03-invitation")
     page.get_by_role("button", name="Accept").click()
     page.wait_for_url("**/oauth/team/joined/")
@@ -90,5 +94,14 @@ def test_owner_invites_a_moderator_who_mutes_and_is_refused_chat(page):
     rows = [line for line in trail.splitlines() if "moderator" in line]
     assert any("mute_room_user" in r and "7000000000000000002" in r and "ok" in r
                for r in rows), trail
-    assert any("send_room_chat" in r and "not_delegated" in r for r in rows), trail
+    # Opening the console asked nothing the owner did not share: the only refusal is chat.
+    refused = [r for r in rows if "not_delegated" in r]
+    assert len(refused) == 1 and "send_room_chat" in refused[0], trail
     shot(page, "teams-07-audit-trail")
+    page.select_option("select[name=delegate]", "moderator")
+    page.select_option("select[name=outcome]", "not_delegated")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_load_state()
+    assert page.locator("tr.euler-audit-entry").count() == 1
+    assert "send_room_chat" in page.locator("tr.euler-audit-entry").inner_text()
+    shot(page, "teams-08-audit-filtered")

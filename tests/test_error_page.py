@@ -64,6 +64,15 @@ def test_layout_is_the_overridable_base_with_a_static_stylesheet(browser, oauth)
     assert '<html lang="en-us"' in html  # the active language, not a fixed "en"
 
 
+def test_no_page_of_the_app_has_inline_style():
+    """Every page the app renders (accounts, team, audit, errors) passes a CSP with
+    ``style-src 'self'``: styles live in the static stylesheet only."""
+    folder = Path(django_euler_oauth.__file__).parent / "templates"
+    inline = [str(path.relative_to(folder)) for path in folder.rglob("*.html")
+              if re.search(r"<style|\sstyle=", path.read_text())]
+    assert inline == []
+
+
 def test_a_project_overrides_the_base_template(browser, oauth, tmp_path):
     folder = tmp_path / "django_euler_oauth"
     folder.mkdir()

@@ -85,7 +85,9 @@ def test_stranger_and_expired_or_revoked_delegation_are_refused(
     refused_without_request(EulerAPI(streamer, acting_user=stranger), "mute_room_user",
                             SAMPLES["room_id"], "1")
     delegation = teams.grant(streamer, moderator, "webcast:mute", by=user,
-                             expires_at=timezone.now() - datetime.timedelta(seconds=1))
+                             expires_at=timezone.now() + datetime.timedelta(minutes=5))
+    Delegation.objects.filter(pk=delegation.pk).update(  # its end has come since
+        expires_at=timezone.now() - datetime.timedelta(seconds=1))
     refused_without_request(EulerAPI(streamer, acting_user=moderator), "mute_room_user",
                             SAMPLES["room_id"], "1")
     delegation = teams.grant(streamer, moderator, "webcast:mute", by=user)

@@ -145,7 +145,17 @@ def _tiktok_data(answer: Any) -> Any:
     return answer
 
 
-def _section(call: Callable[[], Any]) -> tuple[Any, str]:
+def _section(call: Callable[[], Any], api: EulerAPI | None = None,
+             name: str = "") -> tuple[Any, str]:
+    """One panel of the console: ``call``'s answer, or why not.
+
+    With ``api`` and endpoint ``name``, a delegate's panel outside what the owner shared
+    is not asked at all (no request, no refused row in the owner's audit trail just for
+    opening the page).
+    """
+    if (api is not None and api.connection.user_id != api.acting_user.pk
+            and not api.allows(name)):
+        return None, str(NotDelegated.message)
     try:
         return call(), ""
     except (EulerOAuthError, NotDelegated) as err:
@@ -173,20 +183,23 @@ def console(request: HttpRequest) -> HttpResponse:
         return render(request, "demo/console.html", context)
     room, numeric, sec = profile["room_id"], profile["numeric_id"], profile["sec_uid"]
     events, context["events_error"] = _section(
-        lambda: api.retrieve_webcast_anchor_events(numeric).get("events", []))
+        lambda: api.retrieve_webcast_anchor_events(numeric).get("events", []),
+        api, "retrieve_webcast_anchor_events")
     context["events"] = events or []
     context["comments_enabled"] = next(
         (e.get("title") == "comments_on" for e in context["events"]
          if e.get("title") in ("comments_on", "comments_off")), True)
     words, context["words_error"] = _section(
-        lambda: _tiktok_data(api.get_sensitive_words(room, sec)).get("words", []))
+        lambda: _tiktok_data(api.get_sensitive_words(room, sec)).get("words", []),
+        api, "get_sensitive_words")
     context["words"] = words or []
     earnings, context["earnings_error"] = _section(
-        lambda: api.retrieve_webcast_user_earnings(profile["unique_id"]).get("response"))
+        lambda: api.retrieve_webcast_user_earnings(profile["unique_id"]).get("response"),
+        api, "retrieve_webcast_user_earnings")
     context["earnings"] = earnings
     videos, context["videos_error"] = _section(
         lambda: _tiktok_data(api.retrieve_live_analytics_video_list(count=5))
-        .get("video_list", []))
+        .get("video_list", []), api, "retrieve_live_analytics_video_list")
     context["videos"] = videos or []
     viewers = [e.get("user_id") for e in context["events"] if e.get("user_id") != numeric]
     context["sample_viewer"] = next((v for v in viewers if v), "7000000000000000002")
