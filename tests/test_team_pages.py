@@ -13,17 +13,8 @@ from django.utils import timezone
 from django_euler_oauth import team_views, teams
 from django_euler_oauth.models import AuditEntry, Delegation, Invitation
 
-ALL = "webcast:mute webcast:ban webcast:chat webcast:sensitive_words"
-
-
-@pytest.fixture
-def conn(oauth: Any, user: Any, make_connection: Any) -> Any:
-    return make_connection(user, oauth, scope=ALL, external_username="streamer")
-
-
-@pytest.fixture
-def moderator(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("mod", "mod@example.com", "pw")
+from .test_audit import conn as conn  # fixtures: @streamer and its moderator
+from .test_audit import moderator as moderator
 
 
 def _invite(client: Any, conn: Any, **extra: Any) -> Any:
