@@ -44,7 +44,7 @@ def login(request: HttpRequest) -> HttpResponse:
                 ENDPOINTS_BY_NAME["get_user_info"].allowed_by(scope.split())):
             raise ProviderConfigurationError(
                 f"Sign-in needs userinfo: client {client.slug!r} does not fetch it or does "
-                "not ask for user:info (check django_euler_oauth.W005).")
+                "not ask for user:info (check django_euler_oauth.E008).")
     except EulerOAuthError as err:
         return error_page(request, err)
     return start_authorization(request, client, scope, next_url, purpose="login")

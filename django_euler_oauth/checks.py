@@ -150,7 +150,7 @@ def check_sign_in_clients(app_configs: Any = None, databases: Any = None,
     client, when the login link names none) must be able to ask.
 
     A deployment check (``check --deploy``), like E007: it reads the clients, and a
-    database check's error would block ``migrate``. A warning, and only for sites that set
+    database check's error would block ``migrate``. An error, and only for sites that set
     up sign-in (the backend is installed): a site that only connects accounts may use a
     client without userinfo. The login view refuses such a client too, before sending
     anyone to the provider.
@@ -170,11 +170,11 @@ def check_sign_in_clients(app_configs: Any = None, databases: Any = None,
     if client.fetch_userinfo and ENDPOINTS_BY_NAME["get_user_info"].allowed_by(
             client.scope_list):
         return []
-    return [Warning(
+    return [Error(
         f"OAuth client {client.slug!r} (the default) cannot give userinfo, which \"Sign in "
         "with TikTok\" needs to know the account.",
         hint="Tick \"fetch user info after connecting\" and add user:info to its default "
-             "scopes.", id="django_euler_oauth.W005")]
+             "scopes.", id="django_euler_oauth.E008")]
 
 
 def _insecure(url: str) -> bool:

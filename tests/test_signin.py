@@ -16,7 +16,7 @@ import pytest
 import requests
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in
-from django.core.checks import WARNING, run_checks
+from django.core.checks import ERROR, WARNING, run_checks
 from django.db import connection as db
 from django.test import Client
 
@@ -270,15 +270,17 @@ def test_sign_in_needs_a_client_that_gives_userinfo(client, make_sandbox_oauth):
     response = client.post("/oauth/login/", {"client": "no-userinfo"})
     assert response.status_code == 400
     assert "_euler_oauth_pending" not in client.session
-    ids = [m.id for m in run_checks(include_deployment_checks=True, databases=["default"])]
-    assert "django_euler_oauth.W005" in ids  # the default (only) client cannot give userinfo
+    found = [m for m in run_checks(include_deployment_checks=True, databases=["default"])
+             if m.id == "django_euler_oauth.E008"]
+    assert len(found) == 1 and found[0].level == ERROR  # the default (only) client
+    assert "user:info" in found[0].hint
 
 
 def test_userinfo_check_is_for_sites_that_sign_in(make_sandbox_oauth, settings):
     make_sandbox_oauth(scopes="webcast:fetch", slug="connect-only")
     settings.AUTHENTICATION_BACKENDS = [MODEL_BACKEND]
     ids = [m.id for m in run_checks(include_deployment_checks=True, databases=["default"])]
-    assert "django_euler_oauth.W005" not in ids  # a connect-only site: nothing to say
+    assert "django_euler_oauth.E008" not in ids  # a connect-only site: nothing to say
 
 
 def test_the_backend_check(settings):
