@@ -1,6 +1,7 @@
-"""Translations: the app ships a German catalog, compiled, that covers every friendly
-message; a user whose language is German sees the error page, the views' messages and
-the named missing permission in German; makemessages works on the package."""
+"""Translations: the app ships a German catalog, compiled, that covers every string the
+package marks; a user whose language is German sees the error page, the views' messages,
+the account and team pages and the named missing permission in German; makemessages
+works on the package."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from django.utils import translation
 
 import django_euler_oauth
 from django_euler_oauth import errors
+
+from .test_audit import conn as conn  # fixtures: @streamer and its moderator
+from .test_audit import moderator as moderator
 
 PACKAGE = Path(django_euler_oauth.__file__).parent
 CATALOG = PACKAGE / "locale" / "de" / "LC_MESSAGES"
@@ -101,8 +105,12 @@ def test_makemessages_keeps_the_catalog(tmp_path, monkeypatch):
                  no_location=True, verbosity=0)
     fresh = (copy / "locale/de/LC_MESSAGES/django.po").read_text()
     assert "#, fuzzy\nmsgid \"Try again\"" not in fresh
-    subprocess.run(["msgfmt", "-o", str(tmp_path / "fresh.mo"), "-"], input=fresh.encode(),
-                   check=True, timeout=30)
+    compiled = subprocess.run(["msgfmt", "--statistics", "-o", str(tmp_path / "fresh.mo"),
+                               "-"], input=fresh.encode(), capture_output=True, check=True,
+                              timeout=30)
+    # Every string the package marks today has a German translation, none left fuzzy.
+    stats = compiled.stderr.decode()
+    assert "fuzzy" not in stats and "untranslated" not in stats, stats
     regenerated = gettext.GNUTranslations((tmp_path / "fresh.mo").open("rb"))
     shipped = gettext.GNUTranslations((CATALOG / "django.mo").open("rb"))
     # Every message the source marks today is translated in the shipped catalog.
@@ -110,3 +118,21 @@ def test_makemessages_keeps_the_catalog(tmp_path, monkeypatch):
         with translation.override(None):
             msgid = str(cls.message)
         assert regenerated.gettext(msgid) == shipped.gettext(msgid) != msgid, msgid
+
+
+@override_settings(**LOCALIZED)
+@pytest.mark.django_db
+@pytest.mark.parametrize("path, german, english", [
+    ("/oauth/login/", "Mit TikTok anmelden", "Sign in with TikTok"),
+    ("/oauth/accounts/", "Deine TikTok-Konten", "Your TikTok accounts"),
+    ("/oauth/team/", "Lade jemanden mit diesen Berechtigungen ein",
+     "Invite someone with these permissions"),
+    ("/oauth/team/audit/", "Was mit deinem Konto getan wurde",
+     "What was done with your account"),
+])
+def test_a_german_user_sees_the_account_and_team_pages_in_german(client, conn, user, path,
+                                                                  german, english):
+    client.force_login(user)
+    html = client.get(path, HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert '<html lang="de"' in html and german in html and english not in html
+    assert english in client.get(path, HTTP_ACCEPT_LANGUAGE="en").content.decode()
