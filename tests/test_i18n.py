@@ -20,8 +20,7 @@ from django.utils import translation
 import django_euler_oauth
 from django_euler_oauth import errors
 
-from .test_audit import conn as conn  # fixtures: @streamer and its moderator
-from .test_audit import moderator as moderator
+from .test_audit import conn as conn  # fixture: @streamer's connection
 
 PACKAGE = Path(django_euler_oauth.__file__).parent
 CATALOG = PACKAGE / "locale" / "de" / "LC_MESSAGES"
