@@ -10,6 +10,18 @@ against its ``Content-Length`` (``urllib3`` 1.26 accepts a short body).
 The deadline is enforced by :data:`watchdog`, one daemon thread that shuts down
 the socket of an answer still being read when its deadline passes (a blocked
 ``recv`` returns at once), so no read, however the bytes trickle in, outlives it.
+It holds in every phase of a call made within a :class:`RequestPhase`:
+
+- name resolution and connect: a new connection of the provider's pools
+  (:class:`DeadlineHTTPConnection`) connects within what is left of the budget,
+  and fails at once (``ConnectTimeoutError``, which ``requests`` raises as a
+  timeout) when the deadline has passed by the time its socket exists (a
+  resolver slower than the whole timeout: ``getaddrinfo`` itself cannot be cut
+  short); otherwise the new socket is watched from that moment, before any TLS
+  handshake;
+- sending and waiting for the status line and headers: the connection taken from
+  the pool (:class:`_DeadlinePool`) and its socket are watched;
+- the body: :func:`read_body` watches the socket it reads from.
 
 Nothing here keeps what was sent: :func:`forget_request` drops the request body
 and credentials headers from the ``PreparedRequest`` a response (and any error
@@ -30,6 +42,8 @@ from typing import Any
 
 import requests
 import urllib3
+import urllib3.connection
+import urllib3.exceptions
 
 CHUNK = 64 * 1024
 REDACTED = "[redacted]"
@@ -121,10 +135,65 @@ watchdog = _Watchdog()
 _call = threading.local()
 
 
+def _too_late(host: object) -> urllib3.exceptions.ConnectTimeoutError:
+    # A timeout to urllib3 and requests (ConnectTimeout): the client's "timed out" error.
+    return urllib3.exceptions.ConnectTimeoutError(
+        f"Connection to {host} opened after the call's deadline.")
+
+
+class _DeadlineConnection:
+    """A connection whose new socket obeys the deadline of the call in progress.
+
+    The watchdog may fire while the socket does not exist yet (name resolution or
+    connect outlasting the deadline): the connection's ``sock`` is still None, there is
+    nothing to shut down, and the sending and the wait for headers that follow would
+    be bounded by the per-operation timeout alone. So the socket is made here with a
+    connect timeout no longer than what is left of the budget, refused (closed, and a
+    connect timeout raised) when the deadline has passed by the time it exists, and
+    otherwise watched at once, before anything (a TLS handshake) is done on it.
+
+    What cannot be cut short: ``getaddrinfo`` itself (a blocking call), and each address
+    urllib3 tries in turn gets the time that was left when connecting began.
+    """
+
+    timeout: Any
+    host: str
+
+    def _new_conn(self) -> socket.socket:
+        deadline = getattr(_call, "deadline", None)
+        if deadline is None:
+            return super()._new_conn()  # type: ignore[misc]
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:  # spent before connecting: do not even resolve
+            raise _too_late(self.host)
+        timeout = self.timeout
+        if not isinstance(timeout, (int, float)) or timeout > remaining:
+            self.timeout = remaining  # no timeout or a longer one: what is left
+        try:
+            sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        finally:
+            self.timeout = timeout
+        if time.monotonic() >= deadline:
+            sock.close()
+            raise _too_late(self.host)
+        # Registered even if the deadline passes right now: the watchdog then fires at once.
+        _call.entries.append(watchdog.watch(deadline, sock))
+        return sock
+
+
+class DeadlineHTTPConnection(_DeadlineConnection, urllib3.connection.HTTPConnection):
+    pass
+
+
+class DeadlineHTTPSConnection(_DeadlineConnection, urllib3.connection.HTTPSConnection):
+    pass
+
+
 class _DeadlinePool:
     """A connection pool that watches each connection it hands out to a call in progress,
     so the wait for the status line and headers (not only the body) ends at the call's
-    deadline: a provider trickling its headers cannot hold a call past it."""
+    deadline: a provider trickling its headers cannot hold a call past it. Its new
+    connections (``ConnectionCls``) obey the deadline while they connect."""
 
     def _get_conn(self, timeout: float | None = None) -> Any:
         conn = super()._get_conn(timeout)  # type: ignore[misc]
@@ -135,11 +204,11 @@ class _DeadlinePool:
 
 
 class DeadlineHTTPConnectionPool(_DeadlinePool, urllib3.HTTPConnectionPool):
-    pass
+    ConnectionCls = DeadlineHTTPConnection
 
 
 class DeadlineHTTPSConnectionPool(_DeadlinePool, urllib3.HTTPSConnectionPool):
-    pass
+    ConnectionCls = DeadlineHTTPSConnection
 
 
 #: For ``PoolManager.pool_classes_by_scheme`` of the provider's adapter.
@@ -148,7 +217,8 @@ DEADLINE_POOLS = {"http": DeadlineHTTPConnectionPool, "https": DeadlineHTTPSConn
 
 class RequestPhase:
     """``with RequestPhase(deadline) as phase``: connections taken from the provider's
-    pools meanwhile are shut down at ``deadline``; ``phase.fired`` says whether it did."""
+    pools meanwhile, and the sockets they open, are shut down at ``deadline`` (a socket
+    opened after it is refused at once); ``phase.fired`` says whether the watchdog fired."""
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
