@@ -8,6 +8,7 @@ import django
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.auth import get_permission_codename
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -300,47 +301,44 @@ class ConnectionAdmin(admin.ModelAdmin):
         return None
 
 
-# -- teams (#19) ---------------------------------------------------------------------
-
-class DelegationForm(forms.ModelForm):
-    class Meta:
-        model = Delegation
-        fields = ["connection", "user", "scopes", "expires_at"]
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        connection, user = data.get("connection"), data.get("user")
-        if connection is not None and user is not None:
-            data["scopes"] = teams.check_grant(connection, user, data.get("scopes") or "",
-                                               data.get("expires_at"))
-        return data
-
+# -- teams ---------------------------------------------------------------------
 
 @admin.register(Delegation)
 class DelegationAdmin(admin.ModelAdmin):
-    form = DelegationForm
+    """Delegations, viewed and revoked. Granting is the owner's act (the team page, an
+    invitation, :func:`~django_euler_oauth.teams.grant`): nothing is added or edited here."""
+
     list_display = ["connection", "user", "scopes", "created_by", "created_at", "expires_at",
                     "revoked_at"]
     list_filter = ["revoked_at"]
     search_fields = ["user__username", "connection__external_username"]
-    raw_id_fields = ["connection", "user"]
+    readonly_fields = ("connection", "user", "scopes", "created_by", "created_at",
+                       "expires_at", "revoked_at")
+    fields = readonly_fields
     actions = ["revoke_selected"]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        # A grant is not edited in place: revoke it and grant again.
-        return ["connection", "user", "scopes", "expires_at"] if obj is not None else []
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
-    def save_model(self, request: HttpRequest, obj: Delegation, form: Any,
-                   change: bool) -> None:
-        if change:
-            return
-        granted = teams.grant(obj.connection, obj.user, obj.scopes, by=request.user,
-                              expires_at=obj.expires_at)
-        obj.pk, obj.created_by, obj.created_at = granted.pk, granted.created_by, \
-            granted.created_at
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A view-only page (no Save; a POST to it is refused). A grant is not edited in
+        # place: revoke it, and the owner grants again.
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting would skip delegation_revoked and erase who had access: revoke instead.
+        return False
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        """Who may run ``revoke_selected``: staff holding ``change_delegation`` (what
+        :func:`~django_euler_oauth.teams.can_manage` asks of a manager who is not the
+        owner)."""
+        opts = self.opts
+        return request.user.has_perm(
+            f"{opts.app_label}.{get_permission_codename('change', opts)}")
 
     @admin.action(description=_("Revoke the selected delegations"),
-                  permissions=["change"])
+                  permissions=["revoke"])
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[Delegation]) -> None:
         ended = sum(teams.revoke(d, by=request.user)
                     for d in queryset.select_related("connection"))
@@ -360,6 +358,11 @@ class AuditEntryAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The trail is evidence: no delete page, no delete action, not even for a
+        # superuser. Old rows go with audit.prune / the euler_oauth_prune_audit command.
         return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEntry]:
