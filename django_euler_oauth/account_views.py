@@ -14,10 +14,17 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from . import accounts
 from .conf import app_settings
-from .endpoints import ENDPOINTS_BY_NAME
 from .errors import EulerOAuthError, ProviderConfigurationError
 from .models import Connection, OAuthClient
-from .views import MAX_PARAM_LENGTH, _scopes_to_request, error_page, safe_next, start_authorization
+from .views import (
+    MAX_PARAM_LENGTH,
+    _scopes_to_request,
+    account_notice,
+    error_page,
+    form_pk,
+    safe_next,
+    start_authorization,
+)
 
 
 @never_cache
@@ -40,8 +47,7 @@ def login(request: HttpRequest) -> HttpResponse:
     try:
         client = OAuthClient.objects.resolve(slug or None)
         scope = _scopes_to_request(client, None)
-        if not (client.fetch_userinfo and
-                ENDPOINTS_BY_NAME["get_user_info"].allowed_by(scope.split())):
+        if not accounts.identifies(client, scope):
             raise ProviderConfigurationError(
                 f"Sign-in needs userinfo: client {client.slug!r} does not fetch it or does "
                 "not ask for user:info (check django_euler_oauth.E008).")
@@ -71,14 +77,16 @@ def account_list(request: HttpRequest) -> HttpResponse:
 def switch(request: HttpRequest) -> HttpResponse:
     """Make ``connection`` (one the user may use) this session's current connection."""
     next_url = safe_next(request, request.POST.get("next")) or app_settings.SUCCESS_URL
-    raw = request.POST.get("connection", "")
-    chosen = None
-    if raw.isdigit() and len(raw) < 20:
-        chosen = Connection.objects.usable_by(request.user).filter(pk=int(raw)).first()
+    pk = form_pk(request.POST.get("connection"))
+    if pk is None:
+        return account_notice(request, _("We could not switch accounts"),
+                              _("The form named no TikTok account. Nothing was changed."),
+                              400, back_url=next_url)
+    chosen = Connection.objects.usable_by(request.user).filter(pk=pk).first()
     if chosen is None:
         messages.error(request, _("That TikTok account is not one you can use."))
         return HttpResponseRedirect(next_url)
-    request.session[accounts.CURRENT_KEY] = chosen.pk
+    accounts.make_current(request, chosen)
     name = f"@{chosen.external_username}" if chosen.external_username else ""
     messages.success(request, _("You are now working with %(name)s.") % {
         "name": name or _("that TikTok account")})

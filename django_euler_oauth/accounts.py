@@ -13,17 +13,20 @@ from functools import partial
 from typing import Any
 
 from django.contrib.auth import get_backends, get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from .adapter import get_adapter
+from .adapter import get_adapter, profile_text
 from .backends import EulerAccountBackend
-from .errors import ProviderConfigurationError
+from .endpoints import ENDPOINTS_BY_NAME
+from .errors import MalformedResponse, ProviderConfigurationError, Stage
 from .locking import take_write_lock
 from .models import TOKEN_READ_FIELDS, Connection, OAuthClient
+from .revocation import disconnect
 from .signals import connected, signed_up
+from .teams import end_team
 
 #: The session key holding the pk of the connection chosen with ``switch``.
 CURRENT_KEY = "_euler_oauth_current"
@@ -46,6 +49,18 @@ def require_sign_in() -> None:
             "AUTHENTICATION_BACKENDS (check django_euler_oauth.W004).")
 
 
+def identifies(client: OAuthClient, scope: str | None = None) -> bool:
+    """Whether ``client`` can tell which TikTok account signed in: it fetches userinfo,
+    and ``scope`` (default: the client's default scopes) allows the userinfo endpoint."""
+    granted = (client.scopes if scope is None else scope).split()
+    return client.fetch_userinfo and ENDPOINTS_BY_NAME["get_user_info"].allowed_by(granted)
+
+
+def make_current(request: HttpRequest, connection: Connection) -> None:
+    """Make ``connection`` the one this session works with (:func:`current_connection`)."""
+    request.session[CURRENT_KEY] = connection.pk
+
+
 class AccountHeldElsewhere(Exception):
     """The TikTok account is connected to another user of this site: nothing changed."""
 
@@ -62,11 +77,23 @@ class SignupClosed(Exception):
         self.handle = handle
 
 
-def profile_text(value: Any, length: int = 100) -> str:
-    """A userinfo field fit for a CharField: text, no control characters (no NUL)."""
-    if not isinstance(value, (str, int)) or isinstance(value, bool):
-        return ""
-    return "".join(ch for ch in str(value) if ch.isprintable())[:length]
+class SignInRefused(Exception):
+    """The user of a TikTok account may not sign in with it: nothing changed.
+
+    ``reason``: ``inactive`` (the user is disabled), ``staff`` (staff and superusers sign
+    in another way, ``EULER_OAUTH_STAFF_SIGN_IN``) or ``not_allowed`` (the adapter's
+    :meth:`~django_euler_oauth.adapter.AccountAdapter.is_login_allowed` said no).
+    """
+
+    def __init__(self, handle: str, reason: str) -> None:
+        super().__init__(f"The user of the TikTok account @{handle} may not sign in with "
+                         f"it ({reason}).")
+        self.handle = handle
+        self.reason = reason
+
+
+class LastWayIn(Exception):
+    """Disconnecting would leave the user no way to sign in: nothing changed."""
 
 
 def display_data(profile: dict[str, Any] | None) -> dict[str, str]:
@@ -114,6 +141,10 @@ def _upsert(user_pk: Any, client: OAuthClient, values: dict[str, Any],
         take_write_lock(Connection, user_id=user_pk, client=client)
         existing = (Connection.objects.select_for_update()
                     .filter(user_id=user_pk, client=client, external_id="").first())
+        if existing is not None:
+            # Nothing tells whether these tokens are the same TikTok account's: a
+            # moderator given @main must not go on acting as whichever account came back.
+            end_team(existing)
     if existing is None:
         connection = Connection.objects.create(user_id=user_pk, client=client, **values)
         created = True
@@ -157,55 +188,110 @@ def free_username(unique_id: str) -> str:
     raise IntegrityError("No free username derived from this TikTok handle.")
 
 
+def _login_refusal(request: HttpRequest, user: Any, profile: dict[str, Any]) -> str:
+    """Why ``user`` may not sign in with the account ``profile`` names; "" when they may."""
+    if not EulerAccountBackend().user_can_authenticate(user):
+        return "inactive"
+    if not get_adapter().is_login_allowed(request, user, profile):
+        return "staff" if (user.is_staff or user.is_superuser) else "not_allowed"
+    return ""
+
+
 @sensitive_variables()
 def sign_in(request: HttpRequest, client: OAuthClient, tokens: Any,
             profile: dict[str, Any]) -> tuple[Connection, bool]:
     """The connection of the TikTok account ``profile`` names, its tokens and display data
-    stored, and whether its user was signed up just now. Raises :class:`SignupClosed`."""
+    stored, and whether its user was signed up just now.
+
+    Raises :class:`~django_euler_oauth.errors.MalformedResponse` when userinfo names no
+    account, :class:`SignupClosed` and :class:`SignInRefused`, each before anything is
+    stored: a refused sign-in leaves every row as it was (a disabled user's connection is
+    not made active again). Two sign-ups of one new account at once end as one user.
+    """
     values = {**_token_values(tokens), **display_data(profile)}
-    if not values.get("external_id"):
-        raise ValueError("Sign-in needs the account's uid from userinfo.")
+    external_id = values.get("external_id", "")
+    handle = values.get("external_username", "")
+    if not external_id:  # never a user without identity
+        raise MalformedResponse("userinfo has no uid.", stage=Stage.API)
     adapter = get_adapter()
+    user_model = get_user_model()
     for attempt in range(2):
         try:
             with transaction.atomic():
-                owner = (Connection.objects.for_account(client, values["external_id"])
+                # Sign-ins and connects of one account queue here (SQLite; PostgreSQL
+                # queues on the unique index and the retry below).
+                take_write_lock(Connection, client=client, external_id=external_id)
+                owner = (Connection.objects.for_account(client, external_id)
                          .values_list("user_id", flat=True).first())
                 if owner is not None:
+                    user = user_model._default_manager.get(pk=owner)
+                    refusal = _login_refusal(request, user, profile)
+                    if refusal:
+                        raise SignInRefused(handle, refusal)
                     connection, _created = _upsert(owner, client, values, request)
                     return connection, False
                 if not adapter.is_signup_allowed(request, profile):
-                    raise SignupClosed(values.get("external_username", ""))
-                user_model = get_user_model()
-                user = user_model(**{user_model.USERNAME_FIELD: free_username(
-                    values.get("external_username", ""))})
+                    raise SignupClosed(handle)
+                user = user_model(**{user_model.USERNAME_FIELD: free_username(handle)})
                 user.set_unusable_password()
                 adapter.populate_user(request, user, profile)
+                refusal = _login_refusal(request, user, profile)
+                if refusal:
+                    raise SignInRefused(handle, refusal)
                 user.save()
                 connection, _created = _upsert(user.pk, client, values, request)
                 transaction.on_commit(partial(signed_up.send, sender=Connection, user=user,
                                               connection=connection, request=request))
                 return connection, True
-        except IntegrityError:
-            if attempt:  # a concurrent sign-up of the same account won twice
+        except (IntegrityError, AccountHeldElsewhere):
+            # A concurrent sign-up of the same account won: the next round signs in as
+            # the user it made. Twice is not a race any more: give up loudly.
+            if attempt:
                 raise
     raise AssertionError("unreachable")
 
 
 def has_other_way_in(connection: Connection) -> bool:
     """Whether the owner can still sign in without ``connection``: a usable password or
-    another active connection."""
+    another active connection that can sign in (its TikTok account known, its client
+    active and able to identify the account, see :func:`identifies`)."""
     user = connection.user
     if user.has_usable_password():
         return True
-    return (Connection.objects.usable_by(user).filter(user_id=user.pk)
-            .exclude(pk=connection.pk).exists())
+    others = (Connection.objects.usable_by(user).filter(user_id=user.pk, client__is_active=True)
+              .exclude(pk=connection.pk).exclude(external_id="").select_related("client"))
+    return any(identifies(other.client) for other in others)
+
+
+def disconnect_account(connection: Connection, *, request: HttpRequest | None = None) -> bool:
+    """Disconnect ``connection`` (:func:`~django_euler_oauth.revocation.disconnect`) unless
+    it is its owner's last way in (:class:`LastWayIn`, nothing changed).
+
+    The check and the disconnect hold one lock per user, so two disconnects at once
+    (two tabs, two devices) cannot each see the other's account as the remaining way in.
+    Returns whether the provider confirmed the revocation.
+    """
+    user_model = get_user_model()
+    alias = router.db_for_write(user_model)
+    with transaction.atomic(using=alias):
+        take_write_lock(user_model, using=alias, pk=connection.user_id)  # SQLite
+        user_model._default_manager.using(alias).select_for_update().filter(
+            pk=connection.user_id).first()  # PostgreSQL: the user's row
+        if not has_other_way_in(connection):
+            raise LastWayIn()
+        return disconnect(connection, request=request)
 
 
 def current_connection(request: HttpRequest) -> Connection | None:
     """The connection the request works with: the one chosen with ``switch`` in this
     session while the user may still use it, else the user's most recently connected
-    active one for the default client (:meth:`ConnectionQuerySet.default_for`)."""
+    active one for the default client (:meth:`ConnectionQuerySet.default_for`).
+
+    A connection delegated to the user carries them as its ``acting_user``, so
+    ``EulerAPI(connection)`` is checked against the delegation and audited as them,
+    exactly as ``EulerAPI.for_request(request)``; only a connection the site loads itself
+    acts as its owner.
+    """
     user = request.user
     session = getattr(request, "session", None)
     chosen = session.get(CURRENT_KEY) if session is not None else None
@@ -213,5 +299,7 @@ def current_connection(request: HttpRequest) -> Connection | None:
         found = (Connection.objects.usable_by(user).filter(pk=chosen)
                  .only(*TOKEN_READ_FIELDS).first())
         if found is not None:
+            if found.user_id != user.pk:
+                found.acting_user = user
             return found
     return Connection.objects.default_for(user)

@@ -204,9 +204,12 @@ class EulerAPI:
     def __init__(self, connection: Connection, acting_user: Any = None, *,
                  sleep: Callable[[float], Any] = time.sleep) -> None:
         self.connection = connection
-        #: The site user making the calls (the owner or a delegate); None acts as the
-        #: owner without checks or audit rows, as before teams existed.
-        self.acting_user = acting_user
+        #: The site user making the calls (the owner or a delegate). Default: the user a
+        #: connection handed out by the request carries (a delegate, see
+        #: ``Connection.acting_user``); None acts as the owner without checks or audit
+        #: rows, for a connection the site loaded itself.
+        self.acting_user = acting_user if acting_user is not None else \
+            getattr(connection, "acting_user", None)
         self.provider = ProviderClient(connection.client)
         self._sleep = sleep
 
@@ -264,14 +267,20 @@ class EulerAPI:
 
     def _audited(self, endpoint: Endpoint, audit_params: dict[str, Any], method: str,
                  path: str, params: dict[str, Any] | None, json: Any, binary: bool) -> Any:
-        """Check the acting user, send, and write the call's audit row whatever happens."""
-        self._check_acting_user(endpoint, audit_params)
+        return self.audited(endpoint, audit_params,
+                            lambda: self._send(method, path, params, json, binary))
+
+    def audited(self, endpoint: Endpoint, params: dict[str, Any],
+                send: Callable[[], T]) -> T:
+        """Check the acting user, ``send()``, and write the call's audit row whatever
+        happens (the SDK helper's calls as a delegate come through here too)."""
+        self._check_acting_user(endpoint, params)
         try:
-            answer = self._send(method, path, params, json, binary)
+            answer = send()
         except Exception as err:
-            audit.record(self.connection, self.acting_user, endpoint, audit_params, err)
+            audit.record(self.connection, self.acting_user, endpoint, params, err)
             raise
-        audit.record(self.connection, self.acting_user, endpoint, audit_params)
+        audit.record(self.connection, self.acting_user, endpoint, params)
         return answer
 
     def get(self, path: str, **params: Any) -> Any:

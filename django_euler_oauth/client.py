@@ -427,6 +427,19 @@ class ProviderClient:
             return {"x-oauth-token": access_token, **self.key_headers()}
         return {"Authorization": f"Bearer {access_token}", **self.key_headers()}
 
+    def api_url(self, path: str) -> str:
+        """``path`` on the client's API host; a full URL only on that host (scheme, host
+        and port of ``api_base_url``), else ``ValueError``: the token and the API key go
+        to Euler, never to a host a caller (or a value it forwards) names."""
+        if not path.startswith(("http://", "https://")) and not path.startswith("//"):
+            return self.oauth_client.url_for(path)
+        wanted, given = urlsplit(self.oauth_client.api_base_url), urlsplit(path)
+        if (given.scheme, given.netloc.lower()) != (wanted.scheme, wanted.netloc.lower()):
+            raise ValueError(
+                f"The Euler API is called only on the client's API host "
+                f"({wanted.scheme}://{wanted.netloc}), not on {_safe_url(path)[:200]}.")
+        return path
+
     @sensitive_variables()
     def api_call(self, method: str, path: str, access_token: str, *,
                  params: dict[str, Any] | None = None, json: Any = None,
@@ -437,8 +450,7 @@ class ProviderClient:
         endpoints' protobuf), returned as a :class:`BinaryAnswer`; a JSON answer
         is still read as usual, so error answers raise as everywhere else.
         """
-        url = path if path.startswith(("http://", "https://")) else \
-            self.oauth_client.url_for(path)
+        url = self.api_url(path)
         secrets = [access_token, self.api_key]
         headers = self.auth_headers(access_token)
         if binary:

@@ -112,6 +112,12 @@ class AppSettings:
         return bool(self._get("SIGNUP", "bool", True))
 
     @property
+    def STAFF_SIGN_IN(self) -> bool:
+        """Whether staff and superusers may sign in with TikTok (default: no; they use
+        their password and whatever second factor the site has)."""
+        return bool(self._get("STAFF_SIGN_IN", "bool", False))
+
+    @property
     def ACCOUNT_ADAPTER(self) -> str:
         """Dotted path of the account adapter class (sign-up policy, user fields)."""
         return str(self._get("ACCOUNT_ADAPTER", "str", "django_euler_oauth.adapter.AccountAdapter"))

@@ -2,13 +2,14 @@
 
 ``@euler_scopes_required("webcast:chat")`` on a function view (sync or async),
 or :class:`EulerScopesRequiredMixin` with ``euler_scopes = (...)`` on a
-class-based view, runs the view only when the user's connection for the
-default OAuth client grants every listed scope (documented aliases such as
-``webcast:live_check`` count as their spec names). Otherwise:
+class-based view, runs the view only when the user's current connection for
+the default OAuth client (the one chosen with ``switch``, else the most recent)
+grants every listed scope (documented aliases such as ``webcast:live_check``
+count as their spec names). Otherwise:
 
 - anonymous user: Django's login redirect (``settings.LOGIN_URL``);
-- no connection (or a disconnected one): ``euler_oauth:authorize`` asking for
-  the client's default scopes plus the required ones, then back here;
+- no connection (or only disconnected ones): ``euler_oauth:authorize`` asking
+  for the client's default scopes plus the required ones, then back here;
 - a connection missing a scope: authorize again asking for the scopes it has
   plus the missing ones (incremental authorization), then back here;
 - a connection that needs re-authorization (the grant died, or the refresh
@@ -81,8 +82,13 @@ def scopes_redirect(request: HttpRequest, scopes: Iterable[str]) -> HttpResponse
         from .views import error_page
 
         return error_page(request, err)
-    connection = (Connection.objects.for_user(user).for_client(client)
-                  .select_related("client").first())
+    # The account the session works with (switch), else the most recent one of the
+    # user's that is not disconnected: with several accounts, never just the first row.
+    connection = current if current and current.client_id == client.pk else None
+    if connection is None:
+        connection = (Connection.objects.for_user(user).for_client(client)
+                      .exclude(status=Connection.Status.REVOKED)
+                      .order_by("-connected_at", "-pk").first())
     if connection is None:
         wanted = client.scope_list + _missing(client.scope_list, required)
         return HttpResponseRedirect(_authorize_url(client, wanted, next_url))
@@ -90,9 +96,6 @@ def scopes_redirect(request: HttpRequest, scopes: Iterable[str]) -> HttpResponse
     missing = _missing(connection.scope_list, required)
     if not dead and not missing:
         return None
-    if dead and connection.status == Connection.Status.REVOKED and not connection.scope:
-        wanted = client.scope_list + _missing(client.scope_list, required)
-        return HttpResponseRedirect(_authorize_url(client, wanted, next_url))
     url = reauthorize_url(connection, required if dead else missing, next_url=next_url)
     return HttpResponseRedirect(url or _authorize_url(client, required, next_url))
 

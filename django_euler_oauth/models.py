@@ -257,10 +257,14 @@ class ConnectionQuerySet(models.QuerySet["Connection"]):
         """The connection of TikTok account ``external_id`` (userinfo ``uid``) for ``client``.
 
         The only way an account is matched: never by handle or nickname (TikTok reuses them).
+        A disconnected (revoked) connection is history, not a claim: it is never matched,
+        so its former user is never signed in with the account, and the account can be
+        connected again or sign up afresh.
         """
         if not external_id:
             return self.none()
-        return self.filter(client=client, external_id=external_id)
+        return self.filter(client=client, external_id=external_id).exclude(
+            status=Connection.Status.REVOKED)
 
     def for_client(self, client: OAuthClient) -> ConnectionQuerySet:
         return self.filter(client=client)
@@ -331,13 +335,20 @@ class Connection(models.Model):
 
     objects = ConnectionQuerySet.as_manager()
 
+    #: Not a column: the site user a connection handed out by the request acts for, when
+    #: that is not its owner (a delegate; see ``accounts.current_connection``).
+    #: :class:`~django_euler_oauth.api.EulerAPI` checks and audits its calls as that user.
+    #: None on a connection the site loads itself: it acts as the owner.
+    acting_user: Any = None
+
     class Meta:
         verbose_name = _("connection")
         verbose_name_plural = _("connections")
         constraints = [
-            # One connection per client and TikTok account, whoever holds it ...
+            # One live connection per client and TikTok account, whoever holds it (a
+            # disconnected row is history: it holds no claim on the account) ...
             models.UniqueConstraint(fields=["client", "external_id"],
-                                    condition=~Q(external_id=""),
+                                    condition=~Q(external_id="") & ~Q(status="revoked"),
                                     name="euler_oauth_one_per_account"),
             # ... and, where the account is unknown (userinfo off), one per user and client.
             models.UniqueConstraint(fields=["user", "client"], condition=Q(external_id=""),

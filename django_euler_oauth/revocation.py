@@ -20,7 +20,7 @@ from .errors import EulerOAuthError, SessionExpired
 from .locking import locked_connection
 from .refresh import _copy_into
 from .signals import disconnected, reauthorization_required
-from .teams import end_delegations
+from .teams import end_team
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -70,7 +70,7 @@ def disconnect(connection: Connection, *, request: HttpRequest | None = None) ->
         row.status_reason = "disconnected"
         row.last_error = "" if remote else "The provider could not confirm the revocation."
         row.save()
-        end_delegations(row)  # a delegate's use ends with the owner's (teams)
+        end_team(row)  # a delegate's use, and any pending invitation, end with it
         transaction.on_commit(partial(disconnected.send, sender=type(row), connection=row,
                                       revoked_remotely=remote, request=request),
                               using=row._state.db)

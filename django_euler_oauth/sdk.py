@@ -37,12 +37,14 @@ from typing import TYPE_CHECKING, Any
 
 from django.views.decorators.debug import sensitive_variables
 
-from .api import with_connection_token
+from .api import EulerAPI, with_connection_token
 from .client import BinaryAnswer, ProviderClient, check_answer
+from .endpoints import ENDPOINTS_BY_NAME
 from .errors import (
     ConfigurationError,
     EulerOAuthError,
     MalformedResponse,
+    NotDelegated,
     Stage,
     TransportError,
 )
@@ -84,14 +86,28 @@ def sdk_client(oauth_client: OAuthClient) -> Any:
     return KeyedClient(token=key, auth_header_name="X-Api-Key", prefix="", **options)
 
 
+def _delegate_of(connection: Connection) -> Any:
+    """The delegate a connection handed out by the request acts for, or None (the owner;
+    see ``Connection.acting_user``)."""
+    acting = getattr(connection, "acting_user", None)
+    if acting is not None and getattr(acting, "pk", None) != connection.user_id:
+        return acting
+    return None
+
+
 @sensitive_variables()
 def euler_sdk(connection: Connection) -> tuple[Any, str]:
     """``(client, access_token)`` for calling SDK functions yourself.
 
     ``access_token`` is valid now (refreshed first when near expiry); pass it
     as ``x_oauth_token=``. Errors in the answers are then yours to handle:
-    :func:`call` handles them for you.
+    :func:`call` handles them for you. A connection delegated to the request's user
+    raises :class:`~django_euler_oauth.errors.NotDelegated`: its token is only for its
+    owner (:func:`call` checks and audits a delegate's calls instead).
     """
+    if _delegate_of(connection) is not None:
+        raise NotDelegated("This TikTok account is delegated to you: its token is only "
+                           "for its owner. Use sdk.call(), which checks the delegation.")
     return sdk_client(connection.client), get_access_token(connection)
 
 
@@ -139,14 +155,36 @@ def call(connection: Connection, function: Any, *args: Any,
     within ``EULER_OAUTH_HTTP_TIMEOUT`` and reads at most the size limits, as
     our own calls do (:mod:`~django_euler_oauth.sdk_transport`).
 
+    A connection delegated to the request's user (``request.euler_connection`` after
+    ``switch``) is checked against the delegation and audited as that user, like
+    :class:`~django_euler_oauth.api.EulerAPI`: ``function`` must be the endpoint of the
+    same name in :data:`~django_euler_oauth.endpoints.ENDPOINTS`.
+
     Every frame that holds the client, the API key or the token is marked
     sensitive, and no error leaving it carries the SDK's or httpx's frames: Django's
     error reports show none of them.
     """
-    import httpx
-
     detailed = _sync_detailed(function)
     name = getattr(sys.modules.get(detailed.__module__), "__name__", "sdk").rsplit(".", 1)[-1]
+    delegate = _delegate_of(connection)
+    if delegate is None:
+        return _call(connection, detailed, name, args, kwargs, sleep)
+    # A delegate: the SDK function is the endpoint of the same name in the table, checked
+    # and audited as EulerAPI does; a function outside the table is for the owner only.
+    endpoint = ENDPOINTS_BY_NAME.get(name)
+    if endpoint is None:
+        raise NotDelegated(f"{name} is not an endpoint a delegate may call.")
+    api = EulerAPI(connection, acting_user=delegate)
+    return api.audited(endpoint, kwargs,
+                       lambda: _call(connection, detailed, name, args, kwargs, sleep))
+
+
+@sensitive_variables()
+def _call(connection: Connection, detailed: Callable[..., Any], name: str,
+          args: tuple[Any, ...], kwargs: dict[str, Any],
+          sleep: Callable[[float], Any]) -> Any:
+    import httpx
+
     with sdk_client(connection.client) as client:
         key = ProviderClient(connection.client).api_key
 

@@ -1,10 +1,9 @@
-"""The team pages (#19): the owner's invitations and delegations, accepting an
+"""The team pages: the owner's invitations and delegations, accepting an
 invitation, the owner's audit trail, and the 403 page for a delegate's refusal."""
 
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 from django import forms
 from django.conf import settings
@@ -23,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from . import teams
 from .models import AuditEntry, Connection, Delegation, Invitation
+from .views import CLEANSED, form_pk
 
 AUDIT_PAGE_SIZE = 200
 #: How far ahead the team page lets an owner set the end of a delegate's access.
@@ -50,17 +50,23 @@ def not_delegated_page(request: HttpRequest, connection: Connection,
     return render(request, "django_euler_oauth/not_delegated.html", context, status=403)
 
 
-def _owned(request: HttpRequest, pk: Any) -> Connection:
+def _owned(request: HttpRequest, raw: str | None) -> Connection:
+    """The connection ``raw`` names, if the user manages it; else 404."""
+    pk = form_pk(raw)
+    if pk is None:
+        raise Http404
     connection = get_object_or_404(Connection.objects.select_related("client"), pk=pk)
     if not teams.can_manage(request.user, connection):
         raise Http404
     return connection
 
 
+# Outermost, and for every variable: the link is in the context of every frame that
+# renders the page, and Django's report would print them.
+@sensitive_variables()
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-@sensitive_variables("token")
 def team(request: HttpRequest) -> HttpResponse:
     """The owner's team: create an invitation (POST: ``connection``, ``scope``, optional
     ``until``, the last day of access), list invitations and delegates."""
@@ -95,24 +101,45 @@ def team_revoke(request: HttpRequest) -> HttpResponse:
     try:
         if request.POST.get("delegation"):
             delegation = get_object_or_404(Delegation.objects.select_related("connection"),
-                                           pk=request.POST["delegation"])
+                                           pk=form_pk(request.POST["delegation"]))
             teams.revoke(delegation, by=request.user)
         else:
             invitation = get_object_or_404(Invitation.objects.select_related("connection"),
-                                           pk=request.POST.get("invitation"))
+                                           pk=form_pk(request.POST.get("invitation")))
             teams.revoke_invitation(invitation, by=request.user)
-    except (ValueError, PermissionDenied):
+    except PermissionDenied:
         raise Http404 from None
     messages.success(request, _("Access withdrawn."))
     return HttpResponseRedirect(reverse("euler_oauth:team"))
 
 
+def _hide_token(request: HttpRequest, token: str) -> None:
+    """Mask the invitation's token in the request from here on: Django's error reports
+    (admin mails, the technical 500 page) print the path, ``PATH_INFO`` (and the server's
+    raw URI) and the resolver's arguments as they are, and the link is still valid."""
+    if not token:
+        return
+    request.path = request.path.replace(token, CLEANSED)
+    request.path_info = request.path_info.replace(token, CLEANSED)
+    for key, value in list(request.META.items()):
+        if isinstance(value, str) and token in value:
+            request.META[key] = value.replace(token, CLEANSED)
+    match = request.resolver_match
+    if match is not None:
+        for kwargs in (match.kwargs, getattr(match, "captured_kwargs", {})):
+            if kwargs.get("token") == token:
+                kwargs["token"] = CLEANSED
+
+
+# Outermost, and for every variable: each decorator's frame holds the token in its
+# keyword arguments, and Django's report would print them.
+@sensitive_variables()
 @never_cache
-@login_required
+@login_required  # its redirect keeps the link, so the invitation survives signing in
 @require_http_methods(["GET", "POST"])
-@sensitive_variables("token")
 def team_join(request: HttpRequest, token: str) -> HttpResponse:
     """A signed-in user sees an invitation (GET) and accepts it (POST)."""
+    _hide_token(request, token)
     try:
         invitation = teams.find_invitation(token)
         if request.method == "POST":

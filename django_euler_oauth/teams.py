@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from .models import Connection, Delegation, Invitation
 
 __all__ = ["InvitationRefused", "accept_invitation", "can_manage", "check_grant",
-           "create_invitation", "delegated_scopes", "end_delegations", "grant", "hash_token",
-           "may_use", "revoke", "revoke_invitation"]
+           "create_invitation", "delegated_scopes", "end_delegations", "end_team", "grant",
+           "hash_token", "may_use", "revoke", "revoke_invitation"]
 
 
 class InvitationRefused(ValidationError):
@@ -141,13 +141,23 @@ def revoke(delegation: Delegation, *, by: Any) -> bool:
         return _end(delegation)
 
 
-def end_delegations(connection: Connection) -> int:
-    """End every live delegation of ``connection`` (it was disconnected or revoked)."""
-    from .models import Delegation
+def end_team(connection: Connection) -> int:
+    """End every live delegation of ``connection`` and withdraw its pending invitations
+    (it was disconnected, revoked, or given tokens of an account nobody can vouch for);
+    how many delegations ended."""
+    from .models import Delegation, Invitation
 
-    with transaction.atomic(using=connection._state.db):
-        return sum(_end(d) for d in Delegation.objects.filter(
+    alias = connection._state.db or "default"
+    with transaction.atomic(using=alias):
+        Invitation.objects.using(alias).filter(
+            connection_id=connection.pk, used_at__isnull=True, revoked_at__isnull=True,
+        ).update(revoked_at=timezone.now())
+        return sum(_end(d) for d in Delegation.objects.using(alias).filter(
             connection_id=connection.pk, revoked_at__isnull=True))
+
+
+#: The former name of :func:`end_team`, which now also withdraws pending invitations.
+end_delegations = end_team
 
 
 def delegated_scopes(user: Any, connection: Connection) -> list[str] | None:
@@ -234,6 +244,12 @@ def find_invitation(token: str) -> Invitation:
     if ends is not None and ends <= timezone.now():
         raise InvitationRefused(_("The access this invitation offers has already ended. "
                                   "Ask the owner for a new one."), code="access_ended")
+    try:
+        _checked_scopes(invitation.connection, invitation.scopes)
+    except ValidationError:
+        raise InvitationRefused(_("The account no longer grants what this invitation "
+                                  "offers. Ask the owner for a new one."),
+                                code="scopes_lost") from None
     return invitation
 
 

@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
@@ -22,7 +23,6 @@ from . import accounts
 from . import state as state_store
 from .client import ProviderClient
 from .conf import app_settings
-from .endpoints import ENDPOINTS_BY_NAME
 from .errors import (
     AccessDenied,
     Category,
@@ -37,7 +37,7 @@ from .errors import (
     error_for_code,
 )
 from .models import Connection, OAuthClient
-from .revocation import disconnect as disconnect_connection
+from .revocation import revoke_tokens
 
 logger = logging.getLogger("django_euler_oauth.views")
 
@@ -56,6 +56,14 @@ def safe_next(request: HttpRequest, candidate: str | None) -> str | None:
                                        require_https=request.is_secure()):
         return candidate
     return None
+
+
+def form_pk(raw: str | None) -> int | None:
+    """A primary key sent in a form, or None when it is not one (``"²"``, ``"abc"``,
+    a value longer than any key): the caller answers 400/404 and changes nothing."""
+    if not raw or len(raw) > 19 or not (raw.isascii() and raw.isdigit()):
+        return None
+    return int(raw)
 
 
 def _provider_description(error: EulerOAuthError) -> str:
@@ -217,40 +225,62 @@ def _hide_credentials(request: HttpRequest) -> None:
     request.META["QUERY_STRING"] = query.urlencode(safe="*")
 
 
+@sensitive_variables()
+def _refuse(client: OAuthClient, tokens: Any, response: HttpResponse) -> HttpResponse:
+    """``response``, after revoking at Euler the tokens a refused sign-in or connect just
+    obtained: they are stored nowhere, so nothing else would ever end them."""
+    if not revoke_tokens(client, tokens.access_token, tokens.refresh_token):
+        logger.warning("Tokens of a refused authorization for client %s could not be "
+                       "revoked; they end when they expire.", client.slug)
+    return response
+
+
+_SIGN_IN_REFUSALS = {
+    "inactive": (_lazy("This account cannot sign in"), _lazy(
+        "The account linked to this TikTok account is disabled. Contact the site's "
+        "support.")),
+    "staff": (_lazy("Sign in with your password"), _lazy(
+        "Staff accounts of this site do not sign in with TikTok: sign in with your "
+        "password. Nothing was changed.")),
+    "not_allowed": (_lazy("This account cannot sign in with TikTok"), _lazy(
+        "This site does not let the account linked to @%(handle)s sign in with TikTok. "
+        "Sign in another way. Nothing was changed.")),
+}
+
+
 @sensitive_variables()  # the tokens; and the user's session is about to change
 def sign_in_back(request: HttpRequest, client: OAuthClient, provider: ProviderClient,
                  tokens: Any, pending: state_store.PendingAuthorization) -> HttpResponse:
-    """Back from "Sign in with TikTok": log in the owner of the account, or sign one up."""
+    """Back from "Sign in with TikTok": log in the owner of the account, or sign one up.
+
+    Every refusal stores nothing and revokes the tokens just obtained."""
     try:  # the backend may have gone since the authorization started: create nothing
         accounts.require_sign_in()
-    except EulerOAuthError as err:
-        return _failure(request, err, pending)
-    if not (client.fetch_userinfo and
-            ENDPOINTS_BY_NAME["get_user_info"].allowed_by(tokens.scope.split())):
-        return _failure(request, ProviderConfigurationError(
-            "Sign-in needs userinfo: this client does not fetch it or was not granted "
-            "user:info."), pending)
-    try:
+        if not accounts.identifies(client, tokens.scope):
+            raise ProviderConfigurationError(
+                "Sign-in needs userinfo: this client does not fetch it or was not granted "
+                "user:info.")
         profile = provider.userinfo(tokens.access_token)
         connection, created = accounts.sign_in(request, client, tokens, profile)
     except EulerOAuthError as err:
         logger.warning("Sign-in with client %s failed: %s", pending.client, err)
-        return _failure(request, err, pending)
-    except ValueError:  # userinfo named no account: never a user without identity
-        return _failure(request, MalformedResponse("userinfo has no uid."), pending)
+        return _refuse(client, tokens, _failure(request, err, pending))
     except accounts.SignupClosed as closed:
-        return account_notice(
+        return _refuse(client, tokens, account_notice(
             request, _("Sign-up is closed"),
             _("No account of this site is linked to the TikTok account @%(handle)s, and this "
               "site does not create new accounts. Sign in another way, then connect "
-              "@%(handle)s from your account page.") % {"handle": closed.handle}, 403)
+              "@%(handle)s from your account page.") % {"handle": closed.handle}, 403))
+    except accounts.SignInRefused as refused:
+        heading, message = _SIGN_IN_REFUSALS[refused.reason]
+        return _refuse(client, tokens, account_notice(
+            request, str(heading), str(message) % {"handle": refused.handle}, 403))
     user = authenticate(request, euler_connection=connection)
-    if user is None:  # an inactive user, or the backend is not configured
-        return account_notice(request, _("This account cannot sign in"), _(
-            "The account linked to this TikTok account is disabled. Contact the site's "
-            "support."), 403)
+    if user is None:  # a custom backend said no after the checks above
+        heading, message = _SIGN_IN_REFUSALS["inactive"]
+        return account_notice(request, str(heading), str(message), 403)
     auth_login(request, user)
-    request.session[accounts.CURRENT_KEY] = connection.pk
+    accounts.make_current(request, connection)
     messages.success(request, _("Welcome, @%(name)s.") % {"name": connection.external_username}
                      if created else _("Signed in as @%(name)s.") % {
                          "name": connection.external_username})
@@ -301,8 +331,7 @@ def callback(request: HttpRequest) -> HttpResponse:
 
     profile = None
     # Only when the granted scope allows it (else the provider would refuse: no request).
-    if client.fetch_userinfo and \
-            ENDPOINTS_BY_NAME["get_user_info"].allowed_by(tokens.scope.split()):
+    if accounts.identifies(client, tokens.scope):
         try:
             profile = provider.userinfo(tokens.access_token)
         except EulerOAuthError as err:  # who connected is a nicety, not a requirement
@@ -311,14 +340,14 @@ def callback(request: HttpRequest) -> HttpResponse:
     try:
         connection, _created = accounts.store_connection(request, client, tokens, profile)
     except accounts.AccountHeldElsewhere as refused:
-        return account_notice(
+        return _refuse(client, tokens, account_notice(
             request, _("This TikTok account belongs to another user"),
             _("The TikTok account @%(handle)s is already connected to another account of this "
               "site, so it was not connected to yours and nothing changed. Sign out and sign "
               "in with TikTok as @%(handle)s to use it, or connect a different TikTok "
-              "account.") % {"handle": refused.handle}, 409, back_url=pending.next_url)
+              "account.") % {"handle": refused.handle}, 409, back_url=pending.next_url))
     # The account just connected is the one the session works with, as after a sign-in.
-    request.session[accounts.CURRENT_KEY] = connection.pk
+    accounts.make_current(request, connection)
     name = f"@{connection.external_username}" if connection.external_username else ""
     messages.success(request, _("Your TikTok account %(name)s is connected.") % {"name": name}
                      if name else _("Your TikTok account is connected."))
@@ -346,7 +375,11 @@ def _failure(request: HttpRequest, err: EulerOAuthError,
 @require_POST
 @login_required
 def disconnect(request: HttpRequest) -> HttpResponse:
-    """Revoke the user's connection at the provider and here (POST with CSRF token)."""
+    """Revoke one of the user's own connections at the provider and here (POST, CSRF).
+
+    ``connection`` (pk) names it; without it, the session's current connection if the
+    user owns it. A delegate working on someone else's account disconnects nothing.
+    """
     next_url = safe_next(request, request.POST.get("next")) or app_settings.SUCCESS_URL
     try:
         client = OAuthClient.objects.resolve(request.POST.get("client") or None)
@@ -356,21 +389,34 @@ def disconnect(request: HttpRequest) -> HttpResponse:
              .exclude(status=Connection.Status.REVOKED))
     raw = request.POST.get("connection", "")
     if raw:  # one of several accounts: only ever one the user owns
-        connection = owned.filter(pk=int(raw)).first() if raw.isdigit() and len(raw) < 20 \
-            else None
+        pk = form_pk(raw)
+        if pk is None:
+            return account_notice(request, _("We could not disconnect your TikTok account"),
+                                  _("The form named no TikTok account. Nothing was changed."),
+                                  400, back_url=next_url)
+        connection = owned.filter(pk=pk).first()
     else:
         current = getattr(request, "euler_connection", None)
+        if current and current.user_id != request.user.pk:
+            name = f"@{current.external_username}" if current.external_username else ""
+            messages.error(request, _(
+                "You are working on %(name)s, a TikTok account delegated to you: only its "
+                "owner can disconnect it. Nothing was changed.") % {
+                    "name": name or _("a TikTok account")})
+            return HttpResponseRedirect(next_url)
         connection = (owned.filter(pk=current.pk).first() if current else None) or \
             owned.order_by("-connected_at", "-pk").first()
     if connection is None:
         messages.info(request, _("No TikTok account is connected."))
         return HttpResponseRedirect(next_url)
-    if not accounts.has_other_way_in(connection):
+    try:
+        confirmed = accounts.disconnect_account(connection, request=request)
+    except accounts.LastWayIn:
         messages.error(request, _(
             "This TikTok account is your only way to sign in: set a password or connect "
             "another TikTok account first."))
         return HttpResponseRedirect(next_url)
-    if disconnect_connection(connection, request=request):
+    if confirmed:
         messages.success(request, _("Your TikTok account was disconnected."))
     else:
         messages.warning(request, _(

@@ -197,9 +197,13 @@ def test_switch_refuses_a_connection_the_user_may_not_use(client, oauth, sandbox
     bob = django_user_model.objects.create_user("bob", password="pw")
     other = Client()
     other.force_login(bob)
-    for value in (str(theirs.pk), "abc", "", "9" * 30):
+    response = other.post("/oauth/switch/", {"connection": str(theirs.pk), "next": "/current/"})
+    assert response.status_code == 302
+    # A value that names no connection at all is a bad request, said so on a page.
+    for value in ("abc", "", "9" * 30, "\u00b2"):
         response = other.post("/oauth/switch/", {"connection": value, "next": "/current/"})
-        assert response.status_code == 302
+        assert response.status_code == 400
+        assert b"The form named no TikTok account" in response.content
         assert other.get("/current/").json() == {"user": "bob", "pk": None, "account": None}
 
 
