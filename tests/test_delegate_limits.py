@@ -28,8 +28,10 @@ from django_euler_oauth.models import AuditEntry, Connection, Delegation, Invita
 from django_euler_oauth.sandbox import controls
 
 from .test_api_typed import SAMPLES, sandbox_db
-from .test_error_reports import admin_mails, assert_reported  # noqa: F401  (fixture)
-from .test_teams import moderator, streamer  # noqa: F401  (fixtures)
+from .test_error_reports import admin_mails as admin_mails  # fixture
+from .test_error_reports import assert_reported
+from .test_teams import moderator as moderator  # fixtures
+from .test_teams import streamer as streamer
 
 VIEWER = "7200000000000000009"
 
@@ -169,7 +171,7 @@ def test_an_invitation_whose_scopes_the_account_lost_is_refused(user, moderator,
 
 
 @pytest.mark.django_db
-def test_an_invitation_link_stays_out_of_error_reports(admin_mails, user, moderator,  # noqa: F811
+def test_an_invitation_link_stays_out_of_error_reports(admin_mails, user, moderator,
                                                        make_client, make_connection,
                                                        monkeypatch):
     conn = make_connection(user, make_client(), scope="webcast:mute")
@@ -186,7 +188,7 @@ def test_an_invitation_link_stays_out_of_error_reports(admin_mails, user, modera
 
 
 @pytest.mark.django_db
-def test_the_team_pages_fresh_link_stays_out_of_error_reports(admin_mails, user,  # noqa: F811
+def test_the_team_pages_fresh_link_stays_out_of_error_reports(admin_mails, user,
                                                                make_client, make_connection,
                                                                monkeypatch):
     from django_euler_oauth import team_views

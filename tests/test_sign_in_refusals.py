@@ -21,7 +21,8 @@ from django_euler_oauth.models import Connection
 from django_euler_oauth.sandbox.models import Grant
 
 from .sandbox_fixtures import SANDBOX_DATABASES, SandboxBrowser
-from .test_signin import STREAMER, VIEWER, connect, oauth, sign_in, snapshot  # noqa: F401
+from .test_signin import STREAMER, VIEWER, connect, sign_in, snapshot
+from .test_signin import oauth as oauth  # fixture
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=SANDBOX_DATABASES)
 
