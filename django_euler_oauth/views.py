@@ -14,7 +14,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
@@ -236,13 +236,13 @@ def _refuse(client: OAuthClient, tokens: Any, response: HttpResponse) -> HttpRes
 
 
 _SIGN_IN_REFUSALS = {
-    "inactive": (_lazy("This account cannot sign in"), _lazy(
+    "inactive": (gettext_lazy("This account cannot sign in"), gettext_lazy(
         "The account linked to this TikTok account is disabled. Contact the site's "
         "support.")),
-    "staff": (_lazy("Sign in with your password"), _lazy(
+    "staff": (gettext_lazy("Sign in with your password"), gettext_lazy(
         "Staff accounts of this site do not sign in with TikTok: sign in with your "
         "password. Nothing was changed.")),
-    "not_allowed": (_lazy("This account cannot sign in with TikTok"), _lazy(
+    "not_allowed": (gettext_lazy("This account cannot sign in with TikTok"), gettext_lazy(
         "This site does not let the account linked to @%(handle)s sign in with TikTok. "
         "Sign in another way. Nothing was changed.")),
 }
