@@ -106,7 +106,11 @@ def api_demo(request: HttpRequest) -> HttpResponse:
         messages.warning(request, "Connect your TikTok account first.")
         return redirect("home")
     try:
-        answer = EulerAPI(connection).get_user_info()
+        # As request.user: a moderator on a streamer's account is held to the delegation.
+        answer = EulerAPI.for_request(request).get_user_info()
+    except NotDelegated as err:
+        messages.error(request, f"The API call was refused: {err}")
+        return redirect("home")
     except EulerOAuthError as err:
         _failed(request, err, "The API call")
         return redirect("home")
