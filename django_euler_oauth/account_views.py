@@ -12,19 +12,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import accounts
+from . import accounts, flow
 from .conf import app_settings
 from .errors import EulerOAuthError, ProviderConfigurationError
 from .models import Connection, OAuthClient
-from .views import (
-    MAX_PARAM_LENGTH,
-    _scopes_to_request,
-    account_notice,
-    error_page,
-    form_pk,
-    safe_next,
-    start_authorization,
-)
+from .pages import account_notice, error_page
+from .params import MAX_PARAM_LENGTH, form_pk, safe_next
 
 
 @never_cache
@@ -46,14 +39,14 @@ def login(request: HttpRequest) -> HttpResponse:
                       {"client": slug, "next": next_url})
     try:
         client = OAuthClient.objects.resolve(slug or None)
-        scope = _scopes_to_request(client, None)
+        scope = flow.scopes_to_request(client, None)
         if not accounts.identifies(client, scope):
             raise ProviderConfigurationError(
                 f"Sign-in needs userinfo: client {client.slug!r} does not fetch it or does "
                 "not ask for user:info (check django_euler_oauth.E008).")
     except EulerOAuthError as err:
         return error_page(request, err)
-    return start_authorization(request, client, scope, next_url, purpose="login")
+    return flow.begin(request, client, scope, next_url, purpose=flow.LOGIN)
 
 
 @never_cache

@@ -21,12 +21,25 @@ from django.views.decorators.debug import sensitive_variables
 from .adapter import get_adapter, profile_text
 from .backends import EulerAccountBackend
 from .endpoints import ENDPOINTS_BY_NAME
-from .errors import MalformedResponse, ProviderConfigurationError, Stage
+from .errors import (
+    AccountHeldElsewhere,
+    LastWayIn,
+    MalformedResponse,
+    ProviderConfigurationError,
+    SignInRefused,
+    SignupClosed,
+    Stage,
+)
 from .locking import take_write_lock
 from .models import TOKEN_READ_FIELDS, Connection, OAuthClient
 from .revocation import disconnect
 from .signals import connected, signed_up
 from .teams import end_team
+
+__all__ = ["BACKEND_PATH", "CURRENT_KEY", "AccountHeldElsewhere", "LastWayIn", "SignInRefused",
+           "SignupClosed", "current_connection", "disconnect_account", "display_data",
+           "free_username", "has_other_way_in", "identifies", "make_current", "profile_text",
+           "require_sign_in", "sign_in", "sign_in_configured", "store_connection"]
 
 #: The session key holding the pk of the connection chosen with ``switch``.
 CURRENT_KEY = "_euler_oauth_current"
@@ -59,41 +72,6 @@ def identifies(client: OAuthClient, scope: str | None = None) -> bool:
 def make_current(request: HttpRequest, connection: Connection) -> None:
     """Make ``connection`` the one this session works with (:func:`current_connection`)."""
     request.session[CURRENT_KEY] = connection.pk
-
-
-class AccountHeldElsewhere(Exception):
-    """The TikTok account is connected to another user of this site: nothing changed."""
-
-    def __init__(self, handle: str) -> None:
-        super().__init__(f"The TikTok account @{handle} is connected to another user.")
-        self.handle = handle
-
-
-class SignupClosed(Exception):
-    """An unknown TikTok account tried to sign in and sign-up is closed: nothing created."""
-
-    def __init__(self, handle: str) -> None:
-        super().__init__(f"No user has the TikTok account @{handle} and sign-up is closed.")
-        self.handle = handle
-
-
-class SignInRefused(Exception):
-    """The user of a TikTok account may not sign in with it: nothing changed.
-
-    ``reason``: ``inactive`` (the user is disabled), ``staff`` (staff and superusers sign
-    in another way, ``EULER_OAUTH_STAFF_SIGN_IN``) or ``not_allowed`` (the adapter's
-    :meth:`~django_euler_oauth.adapter.AccountAdapter.is_login_allowed` said no).
-    """
-
-    def __init__(self, handle: str, reason: str) -> None:
-        super().__init__(f"The user of the TikTok account @{handle} may not sign in with "
-                         f"it ({reason}).")
-        self.handle = handle
-        self.reason = reason
-
-
-class LastWayIn(Exception):
-    """Disconnecting would leave the user no way to sign in: nothing changed."""
 
 
 def display_data(profile: dict[str, Any] | None) -> dict[str, str]:

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -23,6 +24,7 @@ from . import teams
 from .errors import EulerOAuthError
 from .models import AuditEntry, Connection, Delegation, OAuthClient
 from .refresh import refresh_connection
+from .registration import check_client
 from .revocation import disconnect
 from .templatetags.euler_oauth import time_left
 
@@ -133,10 +135,6 @@ class OAuthClientAdmin(admin.ModelAdmin):
     def check_with_euler(self, request: HttpRequest,
                          queryset: QuerySet[OAuthClient]) -> None:
         """Ask Euler about each client: known, callback registered, scopes supported."""
-        from django.urls import reverse
-
-        from .clientcheck import check_client
-
         callback = request.build_absolute_uri(reverse("euler_oauth:callback"))
         for client in queryset.order_by("slug"):
             report = check_client(client, callback_url=callback)

@@ -13,39 +13,24 @@ Every endpoint of :mod:`django_euler_oauth.endpoints` has a typed method here,
 named like the function of Euler's Python SDK that calls it
 (``api.mute_room_user(room_id, user_id, duration=5)``); each is a thin wrapper
 over :meth:`EulerAPI.call`, which checks the connection's scopes before any
-request is made. :func:`with_connection_token` is the outcome handling itself,
-shared with the SDK helper (:mod:`django_euler_oauth.sdk`).
+request is made.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlencode
 
-from django.urls import NoReverseMatch, reverse
 from django.views.decorators.debug import sensitive_variables
 
 from . import audit
 from .client import BinaryAnswer, ProviderClient
-from .conf import app_settings
-from .endpoints import BYTES, ENDPOINTS_BY_NAME, Endpoint, canonical_scope, endpoint_for
-from .errors import (
-    InsufficientScope,
-    InvalidToken,
-    MalformedResponse,
-    NotDelegated,
-    RateLimited,
-    RevokedToken,
-    SessionExpired,
-    Stage,
-    TemporarilyUnavailable,
-    TokenExpired,
-)
-from .refresh import get_access_token, mark_reauthorization_required, refresh_connection
-from .revocation import expire_session
+from .endpoints import BYTES, ENDPOINTS_BY_NAME, Endpoint, endpoint_for
+from .errors import InsufficientScope, MalformedResponse, NotDelegated, Stage
+from .recovery import with_connection_token
+from .scopes import reauthorize_url
 from .teams import may_use
 
 if TYPE_CHECKING:
@@ -57,91 +42,6 @@ T = TypeVar("T")
 
 __all__ = ["BinaryAnswer", "EulerAPI", "python_name", "reauthorize_url",
            "with_connection_token"]
-
-
-def reauthorize_url(connection: Connection, extra_scope: str | Iterable[str] | None = None,
-                    next_url: str | None = None) -> str | None:
-    """The authorize URL asking again for the connection's scopes plus ``extra_scope``.
-
-    ``extra_scope`` is one scope or several; a scope already granted (under
-    its name or a documented alias) is not asked twice. None when the site
-    does not include ``django_euler_oauth.urls``.
-    """
-    scopes = connection.scope_list
-    extra = [extra_scope] if isinstance(extra_scope, str) else list(extra_scope or ())
-    have = {canonical_scope(scope) for scope in scopes}
-    for scope in extra:
-        if scope and canonical_scope(scope) not in have:
-            scopes.append(scope)
-            have.add(canonical_scope(scope))
-    query = {"client": connection.client.slug, "scope": " ".join(scopes)}
-    if next_url:
-        query["next"] = next_url
-    try:
-        base = reverse("euler_oauth:authorize")
-    except NoReverseMatch:
-        return None
-    return base + "?" + urlencode(query)
-
-
-@sensitive_variables("token")
-def with_connection_token(connection: Connection, attempt: Callable[[str], T], *,
-                          sleep: Callable[[float], Any] = time.sleep) -> T:
-    """``attempt(access_token)`` with the documented outcomes of an API error.
-
-    ``attempt`` makes one request with the token and raises our exceptions
-    for error answers. ``token_expired`` refreshes (single flight: a refresh
-    another caller already made is only re-read) and tries once more;
-    ``invalid_token``/``revoked_token`` mark the connection for
-    re-authorization only while the refused token is still the stored one
-    (else the newer token is tried once); ``session_expired`` revokes and
-    clears the tokens; ``insufficient_scope`` gains ``reauthorize_url``; 429
-    and 503 wait (the reset headers, capped) and retry up to
-    ``EULER_OAUTH_API_MAX_RETRIES`` times. Anything else is raised as is.
-    """
-    token = get_access_token(connection)
-    refreshed = False
-    retries = 0
-    # Bounded: one try, at most one refresh (or newer token), API_MAX_RETRIES waits.
-    for _ in range(2 + max(0, app_settings.API_MAX_RETRIES)):
-        try:
-            return attempt(token)
-        except TokenExpired:
-            if refreshed:
-                raise
-            # Single flight: if another caller already refreshed, this only re-reads.
-            refresh_connection(connection, rejected_token=token)
-            token = connection.access_token
-            refreshed = True
-        except (InvalidToken, RevokedToken) as err:
-            if not mark_reauthorization_required(connection, err.code, err,
-                                                 rejected_token=token) \
-                    and connection.is_active and not refreshed:
-                # Another caller replaced the token meanwhile: try the new one once.
-                token = connection.access_token
-                refreshed = True
-                continue
-            raise
-        except SessionExpired as err:
-            # Refreshing cannot help: revoke both tokens, clear them, ask to reconnect;
-            # unless the refused token is no longer stored (a reconnect meanwhile).
-            if not expire_session(connection, err, rejected_token=token) \
-                    and connection.is_active and not refreshed:
-                token = connection.access_token
-                refreshed = True
-                continue
-            raise
-        except InsufficientScope as err:
-            err.reauthorize_url = reauthorize_url(  # type: ignore[attr-defined]
-                connection, err.missing_scope)
-            raise
-        except (RateLimited, TemporarilyUnavailable) as err:
-            if retries >= app_settings.API_MAX_RETRIES:
-                raise
-            wait = err.retry_after if err.retry_after is not None else 0.5 * 2 ** retries
-            sleep(min(wait, app_settings.API_MAX_RETRY_WAIT))
-            retries += 1
-    raise AssertionError("unreachable: every path above returns or raises")
 
 
 def python_name(wire: str) -> str:

@@ -14,7 +14,6 @@ envelope's ``error`` object, or an envelope ``code >= 400``).
 
 from __future__ import annotations
 
-import dataclasses
 import http.cookiejar
 import os
 import threading
@@ -27,19 +26,15 @@ from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 
 from . import __version__, transport
+from .answers import BinaryAnswer, TokenSet, check_answer, parse_token_payload, unwrap
 from .conf import app_settings
 from .errors import (
     EulerOAuthError,
     MalformedResponse,
-    RateLimited,
     ResponseTooLarge,
     Stage,
     TransportError,
-    error_for_code,
-    parse_retry_after,
-    redact,
 )
-from .tokens import TokenSet, error_fields, parse_token_payload, unwrap
 
 if TYPE_CHECKING:
     from .models import OAuthClient
@@ -122,65 +117,6 @@ def environment_settings(url: str) -> dict[str, Any]:
         _environment_settings.clear()
     _environment_settings[key] = found
     return found
-
-
-def _status_code(status: int, stage: str) -> str:
-    """The OAuth code an error status implies when the body names none."""
-    if status == 503:
-        return "temporarily_unavailable"
-    if status >= 500:
-        return "server_error"
-    if status == 401:
-        return "invalid_client" if stage == Stage.TOKEN else "unauthorized"
-    if status == 403 and stage == Stage.API:
-        return "insufficient_scope"
-    if status == 400:
-        return "invalid_request"
-    return ""
-
-
-@dataclasses.dataclass(frozen=True, repr=False)
-class BinaryAnswer:
-    """A successful non-JSON answer (the connect endpoints' protobuf body)."""
-
-    content: bytes
-    content_type: str
-    headers: dict[str, str]
-
-    def __repr__(self) -> str:
-        return f"<BinaryAnswer {self.content_type or 'unknown type'} {len(self.content)} bytes>"
-
-
-@sensitive_variables("secrets")
-def check_answer(status: int, body: Any, headers: Any, *, stage: str,
-                 secrets: list[str | None], response: requests.Response | None = None) -> None:
-    """Raise the exception an answer reports, if it reports one.
-
-    ``body`` is the decoded JSON (None when there was none): a flat
-    ``{error, error_description}``, the live envelope's ``error`` object, or an
-    envelope ``code >= 400`` (also under HTTP 200); otherwise the HTTP status.
-    Codes and descriptions are redacted of ``secrets``. Shared by
-    :class:`ProviderClient` and the SDK helper (:mod:`django_euler_oauth.sdk`).
-    """
-    envelope_code = body.get("code") if isinstance(body, dict) else None
-    if status < 400 and isinstance(envelope_code, int) and 400 <= envelope_code < 600:
-        status = envelope_code  # the live envelope can report an error under HTTP 200
-    failure = error_fields(body)
-    if failure is None and status < 400:
-        return
-    retry_after = parse_retry_after(headers)
-    code, description = failure or ("", "")
-    # The code is shown and logged like the description: it may echo what we sent.
-    code = redact(code, secrets)[:64]
-    if not code:
-        code = _status_code(status, stage)
-        description = description or (f"HTTP {status}" if body is None else "")
-    if status == 429 and code in ("", "server_error"):
-        raise RateLimited(redact(description, secrets), status=status, stage=stage,
-                          response=response, retry_after=retry_after)
-    raise error_for_code(code, redact(description, secrets),
-                         status=status if status >= 400 else None, stage=stage,
-                         response=response, retry_after=retry_after)
 
 
 class ProviderClient:

@@ -14,7 +14,7 @@ from typing import Any
 import environ
 from django.conf import settings
 
-from .endpoints import SCOPE_ALIASES, SPEC_SCOPES
+from .scopes import SCOPE_ALIASES, SPEC_SCOPES
 
 PREFIX = "EULER_OAUTH_"
 

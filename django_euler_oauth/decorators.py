@@ -23,31 +23,22 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
-from urllib.parse import urlencode
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from .api import reauthorize_url
-from .endpoints import canonical_scope
+from .audit import record_scope_refusal
 from .errors import EulerOAuthError
 from .models import Connection, OAuthClient
+from .pages import error_page, not_delegated_page
+from .scopes import authorize_url, missing, reauthorize_url
+from .teams import delegated_scopes
 
 ViewFunc = TypeVar("ViewFunc", bound=Callable[..., Any])
 
 __all__ = ["EulerScopesRequiredMixin", "euler_scopes_required", "scopes_redirect"]
-
-
-def _missing(granted: Iterable[str], required: Iterable[str]) -> list[str]:
-    have = {canonical_scope(scope) for scope in granted}
-    return [scope for scope in required if canonical_scope(scope) not in have]
-
-
-def _authorize_url(client: OAuthClient, scopes: list[str], next_url: str) -> str:
-    query = {"client": client.slug, "scope": " ".join(scopes), "next": next_url}
-    return reverse("euler_oauth:authorize") + "?" + urlencode(query)
 
 
 def scopes_redirect(request: HttpRequest, scopes: Iterable[str]) -> HttpResponse | None:
@@ -64,23 +55,16 @@ def scopes_redirect(request: HttpRequest, scopes: Iterable[str]) -> HttpResponse
     if current and current.user_id != user.pk:
         # A delegate working on someone else's account: they cannot authorize for the
         # owner, so a missing scope is a 403 saying to ask the owner.
-        from .team_views import not_delegated_page
-        from .teams import delegated_scopes
-
-        missing = _missing(delegated_scopes(user, current) or [], required)
-        if missing or not current.is_active:
-            from .audit import record_scope_refusal
-
-            for scope in missing:
+        lacking = missing(delegated_scopes(user, current) or [], required)
+        if lacking or not current.is_active:
+            for scope in lacking:
                 record_scope_refusal(current, user, scope)
-            return not_delegated_page(request, current, missing)
+            return not_delegated_page(request, current, lacking)
         return None
     next_url = request.get_full_path()
     try:
         client = OAuthClient.objects.resolve(None)
     except EulerOAuthError as err:
-        from .views import error_page
-
         return error_page(request, err)
     # The account the session works with (switch), else the most recent one of the
     # user's that is not disconnected: with several accounts, never just the first row.
@@ -90,14 +74,18 @@ def scopes_redirect(request: HttpRequest, scopes: Iterable[str]) -> HttpResponse
                       .exclude(status=Connection.Status.REVOKED)
                       .order_by("-connected_at", "-pk").first())
     if connection is None:
-        wanted = client.scope_list + _missing(client.scope_list, required)
-        return HttpResponseRedirect(_authorize_url(client, wanted, next_url))
+        wanted = client.scope_list + missing(client.scope_list, required)
+        return _redirect(authorize_url(client, wanted, next_url))
     dead = (connection.status != Connection.Status.ACTIVE or connection.refresh_expired())
-    missing = _missing(connection.scope_list, required)
-    if not dead and not missing:
+    lacking = missing(connection.scope_list, required)
+    if not dead and not lacking:
         return None
-    url = reauthorize_url(connection, required if dead else missing, next_url=next_url)
-    return HttpResponseRedirect(url or _authorize_url(client, required, next_url))
+    return _redirect(reauthorize_url(connection, required if dead else lacking, next_url))
+
+
+def _redirect(url: str | None) -> HttpResponse:
+    # None: the site does not route django_euler_oauth.urls; reversing says so loudly.
+    return HttpResponseRedirect(url or reverse("euler_oauth:authorize"))
 
 
 def euler_scopes_required(*scopes: str) -> Callable[[ViewFunc], ViewFunc]:

@@ -19,29 +19,11 @@ import dataclasses
 import re
 from collections.abc import Iterable
 
-#: The 14 scopes of the live OpenAPI spec's enum.
-SPEC_SCOPES: tuple[str, ...] = (
-    "webcast:fetch",
-    "webcast:rankings",
-    "webcast:bulk_live_check",
-    "webcast:user_earnings",
-    "webcast:sign_url",
-    "webcast:chat",
-    "webcast:mute",
-    "webcast:ban",
-    "webcast:comments",
-    "webcast:moderators",
-    "webcast:live_analytics",
-    "user:consents",
-    "user:info",
-    "webcast:sensitive_words",
-)
+from .scopes import SCOPE_ALIASES, SPEC_SCOPES, allows_any, canonical_scope
 
-#: Names the provider's guide documents, and the spec scope each one stands for.
-SCOPE_ALIASES: dict[str, str] = {
-    "webcast:live_check": "webcast:bulk_live_check",
-    "webcast:earnings": "webcast:user_earnings",
-}
+__all__ = ["BYTES", "ENDPOINTS", "ENDPOINTS_BY_NAME", "JSON", "SCOPE_ALIASES", "SPEC_SCOPES",
+           "Endpoint", "canonical_scope", "endpoint_for", "endpoints_for_scope",
+           "required_scope"]
 
 JSON = "json"
 BYTES = "bytes"
@@ -75,10 +57,7 @@ class Endpoint:
 
     def allowed_by(self, granted: Iterable[str]) -> bool:
         """True when ``granted`` (scope names, aliases allowed) lets a token call this."""
-        if not self.scopes:
-            return True
-        have = {canonical_scope(scope) for scope in granted}
-        return any(scope in have for scope in self.scopes)
+        return allows_any(granted, self.scopes)
 
     def url_path(self, **path_params: object) -> str:
         """:attr:`path` with its placeholders filled (each value URL-quoted)."""
@@ -102,11 +81,6 @@ def _path_regex(template: str) -> re.Pattern[str]:
     pattern = _PATH_PARAM.sub(lambda m: f"(?P<{m.group(1)}>[^/]+)", re.escape(template)
                               .replace(r"\{", "{").replace(r"\}", "}"))
     return re.compile(pattern)
-
-
-def canonical_scope(scope: str) -> str:
-    """The spec's name for ``scope`` (documented aliases mapped, others unchanged)."""
-    return SCOPE_ALIASES.get(scope, scope)
 
 
 _E = Endpoint

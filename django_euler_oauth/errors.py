@@ -10,6 +10,19 @@ Our own configuration problems (no or bad encryption keys) raise
 :class:`EncryptionKeyError`/:class:`ConfigurationError`, which derive from
 ``ImproperlyConfigured`` and *not* from :class:`EulerOAuthError`, so a broad
 ``except EulerOAuthError`` cannot hide a broken deployment.
+
+The categories (:class:`Category`) say what to do about a provider error: ``user`` (the
+user cancelled), ``configuration`` (fix the site or the client at Euler), ``request``
+(a malformed request: a bug or a crafted link), ``reauthorize`` (the grant is gone: the
+user connects again), ``refresh`` (refresh the access token and retry), ``scope`` (ask
+the user for a scope), ``retry`` (try again later, honouring ``retry_after``).
+
+Refusals of the app's own rules are here too, outside :class:`EulerOAuthError` because
+the provider said nothing: :class:`NotDelegated` (a delegate's call, a 403), the
+sign-in and account refusals (:class:`AccountHeldElsewhere`, :class:`SignupClosed`,
+:class:`SignInRefused`, :class:`LastWayIn`), :class:`InvitationRefused`, and the
+transport's :class:`BodyError` and the middleware's
+:class:`SyncAttributeInAsyncContext`. Each changes nothing and says why.
 """
 
 from __future__ import annotations
@@ -19,7 +32,12 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.core.exceptions import (
+    ImproperlyConfigured,
+    PermissionDenied,
+    SynchronousOnlyOperation,
+    ValidationError,
+)
 from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
@@ -441,7 +459,7 @@ def parse_retry_after(headers: Any, now: datetime.datetime | None = None) -> flo
 
 
 class NotDelegated(PermissionDenied):
-    """The acting user may not use this endpoint on this connection (issue 19).
+    """The acting user may not use this endpoint on this connection.
 
     Not the connection's owner and no live delegation with the endpoint's scope, or
     the connection is not active. Raised before any request; a view answers 403.
@@ -459,3 +477,65 @@ class NotDelegated(PermissionDenied):
     @property
     def friendly_message(self) -> str:
         return str(self.message)
+
+
+# -- refusals of the app's own rules ------------------------------------------------------
+
+class AccountHeldElsewhere(Exception):
+    """The TikTok account is connected to another user of this site: nothing changed."""
+
+    def __init__(self, handle: str) -> None:
+        super().__init__(f"The TikTok account @{handle} is connected to another user.")
+        self.handle = handle
+
+
+class SignupClosed(Exception):
+    """An unknown TikTok account tried to sign in and sign-up is closed: nothing created."""
+
+    def __init__(self, handle: str) -> None:
+        super().__init__(f"No user has the TikTok account @{handle} and sign-up is closed.")
+        self.handle = handle
+
+
+class SignInRefused(Exception):
+    """The user of a TikTok account may not sign in with it: nothing changed.
+
+    ``reason``: ``inactive`` (the user is disabled), ``staff`` (staff and superusers sign
+    in another way, ``EULER_OAUTH_STAFF_SIGN_IN``) or ``not_allowed`` (the adapter's
+    :meth:`~django_euler_oauth.adapter.AccountAdapter.is_login_allowed` said no).
+    """
+
+    def __init__(self, handle: str, reason: str) -> None:
+        super().__init__(f"The user of the TikTok account @{handle} may not sign in with "
+                         f"it ({reason}).")
+        self.handle = handle
+        self.reason = reason
+
+
+class LastWayIn(Exception):
+    """Disconnecting would leave the user no way to sign in: nothing changed."""
+
+
+class InvitationRefused(ValidationError):
+    """An invitation link that is unknown, expired, revoked, used, or offers what the
+    account no longer grants (``code`` says which)."""
+
+
+class BodyError(Exception):
+    """Why an answer's body was refused: ``kind`` is timeout, too_large, truncated or broken.
+
+    ``status`` is the answer's HTTP status, when the reader knows it.
+    """
+
+    def __init__(self, kind: str, detail: str, status: int | None = None) -> None:
+        self.kind = kind
+        self.status = status
+        super().__init__(detail)
+
+
+class SyncAttributeInAsyncContext(SynchronousOnlyOperation):
+    """``request.euler_token`` / ``euler_connection`` read (for the first time) in async code.
+
+    Resolving them queries the database (and may call the provider), which
+    Django forbids on the event loop; the async accessors do it in a thread.
+    """

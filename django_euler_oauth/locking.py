@@ -1,5 +1,23 @@
 """Taking the lock that serializes changes to one connection's tokens.
 
+Where a reader starts on concurrency: a connection's tokens are changed by one caller at
+a time, in three layers, outermost first.
+
+1. **In-process flights** (:mod:`~django_euler_oauth.refresh`, ``_refresh_shared``): the
+   threads of one process asking to refresh the same connection wait for the first one's
+   outcome instead of queueing for the lock.
+2. **Striped thread locks** (here): threads that do take the lock queue on one of a fixed
+   number of re-entrant locks, keyed by database and primary key.
+3. **The row lock** (here, :func:`locked_connection`, through
+   ``ConnectionQuerySet.locked_with_client`` in :mod:`~django_euler_oauth.models`): across
+   processes and hosts, ``SELECT ... FOR UPDATE`` on PostgreSQL, the database's write lock
+   on SQLite.
+
+Refresh, disconnect, the ``session_expired`` clean-up and a deleted user's revocation all
+go through layers 2 and 3; the refreshed row is then copied into the caller's instance
+(:func:`copy_into`). A connection's database is :func:`db_alias` everywhere (a tenant's
+database, with a router).
+
 Within a process, threads queue on a striped ``threading.RLock`` (bounded in
 number whatever the count of connections; re-entrant, so a thread holding one
 connection's lock can take another's that shares the stripe). Across processes
@@ -33,6 +51,27 @@ from .models import Connection
 
 _STRIPES = 1024
 _locks = [threading.RLock() for _ in range(_STRIPES)]
+
+#: What :func:`copy_into` brings up to date: everything a refresh or a revocation changes.
+COPIED_FIELDS = ("access_token", "refresh_token", "scope", "expires_at", "refresh_expires_at",
+                 "status", "status_reason", "last_error", "refreshed_at", "updated_at")
+
+
+def db_alias(instance: Any) -> str:
+    """The database ``instance`` was read from (a tenant's, with a router), else the one
+    the router writes its model to."""
+    return instance._state.db or router.db_for_write(type(instance))
+
+
+def copy_into(target: Connection | None, source: Connection) -> None:
+    """Bring the caller's instance (if any) up to date with the row read under the lock.
+
+    What is stored on the instance is copied (ciphertext stays ciphertext: nothing is
+    decrypted)."""
+    if target is None:
+        return
+    for name in COPIED_FIELDS:
+        target.__dict__[name] = source.__dict__.get(name)
 
 
 def take_write_lock(model: Any, using: str | None = None, **lookup: Any) -> None:

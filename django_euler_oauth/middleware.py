@@ -6,18 +6,19 @@ import asyncio
 import copy
 import logging
 import os
+import warnings
 from collections.abc import Awaitable, Callable
 from types import MethodType
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured, SynchronousOnlyOperation
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
 from .accounts import current_connection
-from .errors import EulerOAuthError, NotDelegated
+from .errors import EulerOAuthError, NotDelegated, SyncAttributeInAsyncContext
 from .models import Connection
 from .refresh import get_access_token
 from .reporting import debug_safe_filter
@@ -26,19 +27,16 @@ logger = logging.getLogger("django_euler_oauth.middleware")
 
 
 def get_connection(user: Any) -> Connection | None:
-    """The user's active connection for the default client, in one query, or None."""
+    """Deprecated: not what ``request.euler_connection`` is (that is the session's current
+    connection, :func:`~django_euler_oauth.accounts.current_connection`). The user's most
+    recent active connection for the default client: ``Connection.objects.default_for``."""
+    warnings.warn("django_euler_oauth.middleware.get_connection is deprecated: use "
+                  "accounts.current_connection(request) (what request.euler_connection is) "
+                  "or Connection.objects.default_for(user).", DeprecationWarning, stacklevel=2)
     return Connection.objects.default_for(user)
 
 
 _object_getattribute = object.__getattribute__
-
-
-class SyncAttributeInAsyncContext(SynchronousOnlyOperation):
-    """``request.euler_token`` / ``euler_connection`` read (for the first time) in async code.
-
-    Resolving them queries the database (and may call the provider), which
-    Django forbids on the event loop; the async accessors do it in a thread.
-    """
 
 
 def _check_not_async(func: Callable[[HttpRequest], Any]) -> None:

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from .conf import app_settings
 from .errors import UnknownClient
 from .fields import EncryptedTextField
+from .scopes import covers
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -371,7 +372,8 @@ class Connection(models.Model):
         return self.scope.split()
 
     def has_scope(self, scope: str) -> bool:
-        return scope in self.scope_list
+        """Whether the connection was granted ``scope`` (under its name or an alias)."""
+        return covers(self.scope_list, scope)
 
     @property
     def is_active(self) -> bool:

@@ -33,7 +33,7 @@ import threading
 from functools import partial
 from typing import TYPE_CHECKING
 
-from django.db import DEFAULT_DB_ALIAS, router, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -50,17 +50,13 @@ from .errors import (
     RetryableError,
     detached,
 )
-from .locking import locked_connection
+from .locking import copy_into, db_alias, locked_connection
 from .signals import reauthorization_required, refresh_failed, token_refreshed
 
 if TYPE_CHECKING:
     from .models import Connection
 
 logger = logging.getLogger("django_euler_oauth.refresh")
-
-_COPIED_FIELDS = ("access_token", "refresh_token", "scope", "expires_at", "refresh_expires_at",
-                  "status", "status_reason", "last_error", "refreshed_at", "updated_at")
-
 
 #: What a successful refresh stores.
 _STORED_ON_REFRESH = ("access_token", "refresh_token", "refresh_expires_at", "scope",
@@ -76,13 +72,8 @@ def _store(row: Connection, fields: tuple[str, ...]) -> None:
     rotated. The app's own signals are sent after the commit.
     """
     row.updated_at = timezone.now()
-    type(row)._base_manager.using(_alias(row)).filter(pk=row.pk).update(
+    type(row)._base_manager.using(db_alias(row)).filter(pk=row.pk).update(
         **{name: row.__dict__[name] for name in fields})
-
-
-def _alias(connection: Connection) -> str:
-    """The database ``connection`` was read from (a tenant's, with a router)."""
-    return connection._state.db or router.db_for_write(type(connection))
 
 
 class Outcome:
@@ -92,15 +83,6 @@ class Outcome:
     SKIPPED = "skipped"  # not needed (any more), or not an active connection
     REAUTHORIZATION_REQUIRED = "reauthorization_required"  # the grant died now
     FAILED = "failed"  # transient or configuration trouble; nothing stored changed
-
-
-def _copy_into(target: Connection | None, source: Connection) -> None:
-    """Bring the caller's instance (if any) up to date with the row read under lock."""
-    if target is None:
-        return
-    # Copy what is stored on the instance (ciphertext stays ciphertext: no decryption).
-    for name in _COPIED_FIELDS:
-        target.__dict__[name] = source.__dict__.get(name)
 
 
 def mark_dead_locked(row: Connection, reason: str, error: EulerOAuthError | None) -> bool:
@@ -116,7 +98,7 @@ def mark_dead_locked(row: Connection, reason: str, error: EulerOAuthError | None
     _store(row, ("status", "status_reason", "last_error", "updated_at"))
     transaction.on_commit(partial(reauthorization_required.send, sender=type(row),
                                   connection=row, reason=reason, error=error),
-                          using=_alias(row))
+                          using=db_alias(row))
     return True
 
 
@@ -145,14 +127,14 @@ def mark_reauthorization_required(connection: Connection, reason: str,
     Returns True when this call made the change, False otherwise.
     """
     try:
-        with locked_connection(connection.pk, using=_alias(connection)) as row:
+        with locked_connection(connection.pk, using=db_alias(connection)) as row:
             if rejected_token is not None and row.access_token != rejected_token:
                 changed = False
             else:
                 changed = mark_dead_locked(row, reason, error)
     except connection.DoesNotExist:
         raise NotConnected("The connection no longer exists.") from None
-    _copy_into(connection, row)
+    copy_into(connection, row)
     return changed
 
 
@@ -170,9 +152,9 @@ def _refresh(pk: int, connection: Connection | None, *, using: str | None = None
     failure: EulerOAuthError | None = None
     outcome = Outcome.SKIPPED
     with locked_connection(pk, using=using) as row:
-        alias = row._state.db or DEFAULT_DB_ALIAS
+        alias = db_alias(row)
         if row.status != row.Status.ACTIVE:
-            _copy_into(connection, row)
+            copy_into(connection, row)
             return Outcome.SKIPPED, _inactive_error(row)
         now = timezone.now()
         if rejected_token is not None:
@@ -181,13 +163,13 @@ def _refresh(pk: int, connection: Connection | None, *, using: str | None = None
             leeway = within if within is not None else app_settings.REFRESH_LEEWAY
             needed = force or row.access_expired(leeway, now=now)
         if not needed:
-            _copy_into(connection, row)
+            copy_into(connection, row)
             return Outcome.SKIPPED, None
         if (not force and row.last_error and row.updated_at is not None
                 and row.updated_at >= asked_at):
             # Another caller's attempt failed while this one waited for the lock:
             # pass its failure on rather than asking a struggling provider again.
-            _copy_into(connection, row)
+            copy_into(connection, row)
             return Outcome.FAILED, RetryableError(
                 "A refresh of this connection just failed; try again shortly.")
         if not row.refresh_token or row.refresh_expired(now):
@@ -230,7 +212,7 @@ def _refresh(pk: int, connection: Connection | None, *, using: str | None = None
         # Logged once the lock is released: a log handler is code that is not ours (one
         # writing to the database would otherwise run inside the refresh's transaction).
         logger.warning("Refresh of connection %s failed: %s", row.pk, failure)
-    _copy_into(connection, row)
+    copy_into(connection, row)
     return outcome, error
 
 
@@ -260,7 +242,7 @@ def _refresh_shared(connection: Connection) -> tuple[str, EulerOAuthError | None
     the difference between one refresh's latency and one refresh plus a
     transaction per waiting thread.
     """
-    pk, alias = connection.pk, _alias(connection)
+    pk, alias = connection.pk, db_alias(connection)
     key = (alias, pk)
     with _flights_lock:
         flight = _flights.get(key)
@@ -281,7 +263,7 @@ def _refresh_shared(connection: Connection) -> tuple[str, EulerOAuthError | None
     if flight.row is None or flight.outcome is None:
         # The leader died of something unexpected: try ourselves.
         return _refresh(pk, connection, using=alias)
-    _copy_into(connection, flight.row)
+    copy_into(connection, flight.row)
     # A copy: one exception instance must not be raised in several threads at once.
     return flight.outcome, copy.copy(flight.error) if flight.error else None
 
@@ -307,7 +289,7 @@ def refresh_connection(connection: Connection, *, force: bool = False,
     """
     try:
         if force or rejected_token is not None or within is not None:
-            outcome, error = _refresh(connection.pk, connection, using=_alias(connection),
+            outcome, error = _refresh(connection.pk, connection, using=db_alias(connection),
                                       force=force, rejected_token=rejected_token,
                                       within=within)
         else:

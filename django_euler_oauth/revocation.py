@@ -17,8 +17,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from .client import ProviderClient
 from .errors import EulerOAuthError, SessionExpired
-from .locking import locked_connection
-from .refresh import _copy_into
+from .locking import copy_into, db_alias, locked_connection
 from .signals import disconnected, reauthorization_required
 from .teams import end_team
 
@@ -58,10 +57,10 @@ def disconnect(connection: Connection, *, request: HttpRequest | None = None) ->
     Returns True when the provider confirmed the revocation, False when it could
     not be reached (the connection is disconnected here all the same).
     """
-    with locked_connection(connection.pk, using=connection._state.db) as row:
+    with locked_connection(connection.pk, using=db_alias(connection)) as row:
         if row.status == row.Status.REVOKED and not (row.access_token or row.refresh_token):
             # Already disconnected (a double submit, two admins): nothing to do, no signal.
-            _copy_into(connection, row)
+            copy_into(connection, row)
             return True
         remote = revoke_tokens(row.client, row.access_token, row.refresh_token)
         row.access_token = ""
@@ -73,8 +72,8 @@ def disconnect(connection: Connection, *, request: HttpRequest | None = None) ->
         end_team(row)  # a delegate's use, and any pending invitation, end with it
         transaction.on_commit(partial(disconnected.send, sender=type(row), connection=row,
                                       revoked_remotely=remote, request=request),
-                              using=row._state.db)
-    _copy_into(connection, row)
+                              using=db_alias(row))
+    copy_into(connection, row)
     return remote
 
 
@@ -89,9 +88,9 @@ def expire_session(connection: Connection, error: SessionExpired | None = None, 
     an old row must not revoke the grant of a reconnect made meanwhile.
     Returns True when this call made the change (the signal is sent once).
     """
-    with locked_connection(connection.pk, using=connection._state.db) as row:
+    with locked_connection(connection.pk, using=db_alias(connection)) as row:
         if rejected_token is not None and row.access_token != rejected_token:
-            _copy_into(connection, row)
+            copy_into(connection, row)
             return False
         changed = row.status == row.Status.ACTIVE
         if row.access_token or row.refresh_token:
@@ -104,9 +103,9 @@ def expire_session(connection: Connection, error: SessionExpired | None = None, 
             row.last_error = str(error or "session_expired")[:300]
             transaction.on_commit(partial(reauthorization_required.send, sender=type(row),
                                           connection=row, reason="session_expired",
-                                          error=error), using=row._state.db)
+                                          error=error), using=db_alias(row))
         row.save()
-    _copy_into(connection, row)
+    copy_into(connection, row)
     return changed
 
 
@@ -123,7 +122,7 @@ def revoke_on_delete(sender: Any, instance: Connection, **kwargs: Any) -> None:
     if pk is None:
         return
     try:
-        with locked_connection(pk, using=instance._state.db) as row:
+        with locked_connection(pk, using=db_alias(instance)) as row:
             client = row.client
             status = row.status
             access, refresh = row.access_token, row.refresh_token
@@ -145,4 +144,4 @@ def revoke_on_delete(sender: Any, instance: Connection, **kwargs: Any) -> None:
         disconnected.send(sender=type(instance), connection=instance,
                           revoked_remotely=remote, request=None)
 
-    transaction.on_commit(_revoke, using=instance._state.db)
+    transaction.on_commit(_revoke, using=db_alias(instance))

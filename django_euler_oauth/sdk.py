@@ -12,7 +12,7 @@ the OAuth client's API host, sending the account's API key as ``X-Api-Key``)
 and ``x_oauth_token=`` (the connection's access token, refreshed first when
 near expiry), reads the answer's status and error code, and handles it exactly
 like :class:`~django_euler_oauth.api.EulerAPI` (the same code:
-:func:`~django_euler_oauth.api.with_connection_token`): ``token_expired``
+:func:`~django_euler_oauth.recovery.with_connection_token`): ``token_expired``
 refreshes once (single flight) and retries, ``session_expired`` revokes and
 clears, ``invalid_token``/``revoked_token`` require re-authorization, 429/503
 are retried a bounded number of times, 500 raises a
@@ -37,8 +37,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.views.decorators.debug import sensitive_variables
 
-from .api import EulerAPI, with_connection_token
-from .client import BinaryAnswer, ProviderClient, check_answer
+from .answers import BinaryAnswer, check_answer
+from .api import EulerAPI
+from .client import ProviderClient
 from .endpoints import ENDPOINTS_BY_NAME
 from .errors import (
     ConfigurationError,
@@ -48,6 +49,7 @@ from .errors import (
     Stage,
     TransportError,
 )
+from .recovery import with_connection_token
 from .refresh import get_access_token
 
 if TYPE_CHECKING:

@@ -21,8 +21,13 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
 from . import teams
+from .errors import InvitationRefused
 from .models import AuditEntry, Connection, Delegation, Invitation
-from .views import CLEANSED, form_pk
+from .pages import not_delegated_page
+from .params import form_pk, hide
+
+__all__ = ["ACCESS_END_MAX_DAYS", "AUDIT_PAGE_SIZE", "access_end", "audit_trail",
+           "not_delegated_page", "team", "team_join", "team_join_done", "team_revoke"]
 
 AUDIT_PAGE_SIZE = 200
 #: How far ahead the team page lets an owner set the end of a delegate's access.
@@ -41,13 +46,6 @@ def access_end(value: str | None) -> datetime.datetime | None:
                               code="ends_too_late")
     end = datetime.datetime.combine(day, datetime.time.max)
     return timezone.make_aware(end) if settings.USE_TZ else end
-
-
-def not_delegated_page(request: HttpRequest, connection: Connection,
-                       missing: list[str]) -> HttpResponse:
-    """403: the delegate lacks ``missing`` on ``connection`` and must ask its owner."""
-    context = {"connection": connection, "missing": missing}
-    return render(request, "django_euler_oauth/not_delegated.html", context, status=403)
 
 
 def _owned(request: HttpRequest, raw: str | None) -> Connection:
@@ -113,24 +111,6 @@ def team_revoke(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(reverse("euler_oauth:team"))
 
 
-def _hide_token(request: HttpRequest, token: str) -> None:
-    """Mask the invitation's token in the request from here on: Django's error reports
-    (admin mails, the technical 500 page) print the path, ``PATH_INFO`` (and the server's
-    raw URI) and the resolver's arguments as they are, and the link is still valid."""
-    if not token:
-        return
-    request.path = request.path.replace(token, CLEANSED)
-    request.path_info = request.path_info.replace(token, CLEANSED)
-    for key, value in list(request.META.items()):
-        if isinstance(value, str) and token in value:
-            request.META[key] = value.replace(token, CLEANSED)
-    match = request.resolver_match
-    if match is not None:
-        for kwargs in (match.kwargs, getattr(match, "captured_kwargs", {})):
-            if kwargs.get("token") == token:
-                kwargs["token"] = CLEANSED
-
-
 # Outermost, and for every variable: each decorator's frame holds the token in its
 # keyword arguments, and Django's report would print them.
 @sensitive_variables()
@@ -139,14 +119,14 @@ def _hide_token(request: HttpRequest, token: str) -> None:
 @require_http_methods(["GET", "POST"])
 def team_join(request: HttpRequest, token: str) -> HttpResponse:
     """A signed-in user sees an invitation (GET) and accepts it (POST)."""
-    _hide_token(request, token)
+    hide(request, value=token)
     try:
         invitation = teams.find_invitation(token)
         if request.method == "POST":
             teams.accept_invitation(token, request.user)
             messages.success(request, _("You are now on the team of this account."))
             return HttpResponseRedirect(reverse("euler_oauth:team_join_done"))
-    except teams.InvitationRefused as err:
+    except InvitationRefused as err:
         return render(request, "django_euler_oauth/invitation.html",
                       {"refused": " ".join(err.messages), "code": err.code}, status=410)
     return render(request, "django_euler_oauth/invitation.html",

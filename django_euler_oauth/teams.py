@@ -17,7 +17,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -26,19 +26,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from .conf import app_settings
-from .endpoints import canonical_scope
+from .errors import InvitationRefused
+from .locking import db_alias
+from .models import Connection, Delegation, Invitation
+from .scopes import allows_any, missing, within
 from .signals import delegation_granted, delegation_revoked
-
-if TYPE_CHECKING:
-    from .models import Connection, Delegation, Invitation
 
 __all__ = ["InvitationRefused", "accept_invitation", "can_manage", "check_grant",
            "create_invitation", "delegated_scopes", "end_delegations", "end_team", "grant",
            "hash_token", "may_use", "revoke", "revoke_invitation"]
-
-
-class InvitationRefused(ValidationError):
-    """An invitation link that is unknown, expired, revoked or already used."""
 
 
 def hash_token(token: str) -> str:
@@ -62,8 +58,7 @@ def _check_manager(user: Any, connection: Connection) -> None:
 def _checked_scopes(connection: Connection, scopes: str | Iterable[str]) -> str:
     """``scopes`` as a space-separated string, each one granted to ``connection``."""
     wanted = scopes.split() if isinstance(scopes, str) else list(scopes)
-    have = {canonical_scope(scope) for scope in connection.scope_list}
-    outside = [scope for scope in wanted if canonical_scope(scope) not in have]
+    outside = missing(connection.scope_list, wanted)
     if not wanted:
         raise ValidationError(_("Choose at least one permission."), code="no_scopes")
     if outside:
@@ -109,8 +104,6 @@ def grant(connection: Connection, user: Any, scopes: str | Iterable[str], *, by:
 def _replace(connection: Connection, user: Any, scopes: str,
              expires_at: datetime.datetime | None, by: Any) -> Delegation:
     """The new delegation, ending ``user``'s live one first (in the caller's transaction)."""
-    from .models import Delegation
-
     for old in Delegation.objects.live().filter(connection=connection, user=user):
         _end(old)
     delegation = Delegation.objects.create(connection=connection, user=user, scopes=scopes,
@@ -122,8 +115,6 @@ def _replace(connection: Connection, user: Any, scopes: str,
 
 def _end(delegation: Delegation) -> bool:
     """Mark ``delegation`` revoked (inside the caller's transaction); False if it was."""
-    from .models import Delegation
-
     now = timezone.now()
     if not Delegation.objects.filter(pk=delegation.pk, revoked_at__isnull=True).update(
             revoked_at=now):
@@ -145,9 +136,7 @@ def end_team(connection: Connection) -> int:
     """End every live delegation of ``connection`` and withdraw its pending invitations
     (it was disconnected, revoked, or given tokens of an account nobody can vouch for);
     how many delegations ended."""
-    from .models import Delegation, Invitation
-
-    alias = connection._state.db or "default"
+    alias = db_alias(connection)
     with transaction.atomic(using=alias):
         Invitation.objects.using(alias).filter(
             connection_id=connection.pk, used_at__isnull=True, revoked_at__isnull=True,
@@ -163,31 +152,22 @@ end_delegations = end_team
 def delegated_scopes(user: Any, connection: Connection) -> list[str] | None:
     """What ``user`` may use on ``connection``: every scope for the owner, the union of
     live delegations' scopes for a delegate, None for nobody or an inactive connection."""
-    from .models import Delegation
-
     if not getattr(user, "is_authenticated", False) or not connection.is_active:
         return None
     if user.pk == connection.user_id:
         return connection.scope_list
-    rows = Delegation.objects.using(connection._state.db or "default").live().filter(
+    rows = Delegation.objects.using(db_alias(connection)).live().filter(
         connection_id=connection.pk, user_id=user.pk).values_list("scopes", flat=True)
     scopes = [scope for row in rows for scope in row.split()]
     if not scopes:
         return None
-    granted = {canonical_scope(scope) for scope in connection.scope_list}
-    return [scope for scope in scopes if canonical_scope(scope) in granted]
+    return within(connection.scope_list, scopes)
 
 
 def may_use(user: Any, connection: Connection, scopes: Iterable[str]) -> bool:
     """True when ``user`` may make a call needing any one of ``scopes`` (none: any call)."""
     allowed = delegated_scopes(user, connection)
-    if allowed is None:
-        return False
-    wanted = list(scopes)
-    if not wanted:
-        return True
-    have = {canonical_scope(scope) for scope in allowed}
-    return any(canonical_scope(scope) in have for scope in wanted)
+    return allowed is not None and allows_any(allowed, scopes)
 
 
 @sensitive_variables("token")
@@ -195,8 +175,6 @@ def create_invitation(connection: Connection, scopes: str | Iterable[str], *, by
                       delegation_expires_at: datetime.datetime | None = None,
                       lifetime: int | None = None) -> tuple[Invitation, str]:
     """A new invitation and its link token (shown once; only its hash is stored)."""
-    from .models import Invitation
-
     _check_manager(by, connection)
     _check_usable(connection)
     _check_end(delegation_expires_at)
@@ -212,8 +190,6 @@ def create_invitation(connection: Connection, scopes: str | Iterable[str], *, by
 
 def revoke_invitation(invitation: Invitation, *, by: Any) -> bool:
     """Withdraw a pending invitation; False if it was used or withdrawn already."""
-    from .models import Invitation
-
     _check_manager(by, invitation.connection)
     return bool(Invitation.objects.filter(
         pk=invitation.pk, used_at__isnull=True, revoked_at__isnull=True).update(
@@ -223,8 +199,6 @@ def revoke_invitation(invitation: Invitation, *, by: Any) -> bool:
 @sensitive_variables("token")
 def find_invitation(token: str) -> Invitation:
     """The invitation for ``token`` if it can still be accepted, else InvitationRefused."""
-    from .models import Invitation
-
     invitation = Invitation.objects.select_related("connection").filter(
         token_hash=hash_token(token or "")).first()
     if invitation is None:
@@ -256,8 +230,6 @@ def find_invitation(token: str) -> Invitation:
 @sensitive_variables("token")
 def accept_invitation(token: str, user: Any) -> Delegation:
     """Use the invitation for ``token`` as ``user``: a delegation, once and only once."""
-    from .models import Invitation
-
     if not getattr(user, "is_authenticated", False):
         raise PermissionDenied(_("Sign in to accept an invitation."))
     invitation = find_invitation(token)

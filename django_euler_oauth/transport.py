@@ -45,22 +45,12 @@ import urllib3
 import urllib3.connection
 import urllib3.exceptions
 
+from .errors import BodyError
+
 CHUNK = 64 * 1024
 REDACTED = "[redacted]"
 _CREDENTIAL_HEADERS = frozenset({"authorization", "x-oauth-token", "x-api-key", "cookie",
                                  "proxy-authorization"})
-
-
-class BodyError(Exception):
-    """Why an answer's body was refused: ``kind`` is timeout, too_large, truncated or broken.
-
-    ``status`` is the answer's HTTP status, when the reader knows it.
-    """
-
-    def __init__(self, kind: str, detail: str, status: int | None = None) -> None:
-        self.kind = kind
-        self.status = status
-        super().__init__(detail)
 
 
 class _Watchdog:

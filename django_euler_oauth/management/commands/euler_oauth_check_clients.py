@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ... import clientcheck
+from ... import registration
 from ...models import OAuthClient
 from .. import options as checked
 
@@ -35,7 +35,7 @@ class Command(BaseCommand):
             unknown = set(slugs) - {client.slug for client in clients}
             if unknown:
                 raise CommandError(f"No OAuth client with slug {', '.join(sorted(unknown))}.")
-        reports = clientcheck.check_clients(clients, callback_url=callback_url)
+        reports = registration.check_clients(clients, callback_url=callback_url)
         if not reports:
             raise CommandError("No active OAuth client to check.")
         for report in reports:
