@@ -33,7 +33,6 @@ def main() -> None:
 
     from bench.site import make_client, make_connection, make_user_session, prepare_databases
     from django_euler_oauth import crypto
-    from django_euler_oauth.middleware import get_connection
     from django_euler_oauth.models import Connection
 
     token = secrets.token_urlsafe(48)
@@ -54,7 +53,7 @@ def main() -> None:
             "access_token", flat=True).first()
 
     def token_read() -> None:
-        connection = get_connection(user)
+        connection = Connection.objects.default_for(user)
         assert connection is not None and connection.access_token == token
 
     plain_us = per_call_us(plain_read, 1000)

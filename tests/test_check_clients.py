@@ -1,4 +1,4 @@
-"""OAuth clients checked against Euler: clientcheck, the admin action, the command.
+"""OAuth clients checked against Euler: registration, the admin action, the command.
 
 Euler's answer comes from the scripted loopback provider (known, unknown,
 failing) and from the sandbox over real HTTP.
@@ -13,7 +13,7 @@ from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from django_euler_oauth.clientcheck import check_client, check_clients
+from django_euler_oauth.registration import check_client, check_clients
 
 from .loopback import Answer
 from .sandbox_fixtures import SANDBOX_DATABASES

@@ -12,9 +12,9 @@ from django.db import connection as db
 from django.test import override_settings
 
 from django_euler_oauth import crypto
+from django_euler_oauth.answers import TokenSet
 from django_euler_oauth.errors import EncryptionKeyError
 from django_euler_oauth.models import Connection, OAuthClient
-from django_euler_oauth.tokens import TokenSet
 
 # The key tests/settings.py configures, and two others made for these tests.
 OLD_KEY = "qZ4P0wq5lH2rL0h7pZ6gq0m2cZ9Q3Yx8v1b2n3m4k5A="

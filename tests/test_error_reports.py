@@ -293,7 +293,7 @@ def test_refresh_failed_receivers_and_pickles_get_no_secret(expired, provider, r
     assert error.response is not None and error.response.request.body is None
     frames = [frame.f_code.co_filename for frame, _line in traceback.walk_tb(error.__traceback__)]
     assert not [name for name in frames if "django_euler_oauth" in name
-                and name.endswith(("client.py", "transport.py", "tokens.py"))], frames
+                and name.endswith(("client.py", "transport.py", "answers.py"))], frames
     for header in ("Authorization", "x-oauth-token"):
         assert_clean("request headers", str(error.response.request.headers.get(header)))
     assert_clean("pickled error", repr(pickle.dumps(error)))

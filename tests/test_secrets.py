@@ -24,13 +24,13 @@ from django.core import serializers
 from django.db import connection as db
 from django.test import Client
 
+from django_euler_oauth.answers import parse_token_payload
 from django_euler_oauth.api import EulerAPI
 from django_euler_oauth.client import ProviderClient
 from django_euler_oauth.errors import EncryptionKeyError, EulerOAuthError
 from django_euler_oauth.models import Connection, OAuthClient
 from django_euler_oauth.refresh import refresh_connection
 from django_euler_oauth.state import PendingAuthorization
-from django_euler_oauth.tokens import parse_token_payload
 
 from .loopback import Answer, Received, ScriptedProvider, token_body
 

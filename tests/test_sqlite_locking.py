@@ -75,9 +75,9 @@ def worker_main(cfg: dict[str, Any]) -> None:
     from django.utils import timezone
 
     from django_euler_oauth.accounts import store_connection as _store_connection
+    from django_euler_oauth.answers import parse_token_payload
     from django_euler_oauth.models import Connection
     from django_euler_oauth.refresh import refresh_connection
-    from django_euler_oauth.tokens import parse_token_payload
 
     client = set_up(cfg)
     users = get_user_model().objects

@@ -22,7 +22,6 @@ from django.views.decorators.http import require_POST
 
 from django_euler_oauth.api import EulerAPI, reauthorize_url
 from django_euler_oauth.decorators import euler_scopes_required
-from django_euler_oauth.endpoints import canonical_scope
 from django_euler_oauth.errors import (
     ERRORS_BY_CODE,
     EulerOAuthError,
@@ -166,10 +165,6 @@ def _section(call: Callable[[], Any], api: EulerAPI | None = None,
         return None, err.friendly_message
 
 
-def _has_scope(connection: Connection, scope: str) -> bool:
-    return canonical_scope(scope) in {canonical_scope(s) for s in connection.scope_list}
-
-
 @login_required
 def console(request: HttpRequest) -> HttpResponse:
     connection = _connection(request)
@@ -182,7 +177,7 @@ def console(request: HttpRequest) -> HttpResponse:
     api = EulerAPI.for_request(request, connection)  # checked and audited as request.user
     profile, error = _section(lambda: _profile(request, api))
     context.update(profile=profile, profile_error=error,
-                   has_chat=_has_scope(connection, CHAT_SCOPE))
+                   has_chat=connection.has_scope(CHAT_SCOPE))
     if profile is None:
         return render(request, "demo/console.html", context)
     room, numeric, sec = profile["room_id"], profile["numeric_id"], profile["sec_uid"]
