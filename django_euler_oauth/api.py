@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
+from asgiref.sync import sync_to_async
 from django.views.decorators.debug import sensitive_variables
 
 from . import audit
@@ -39,9 +40,30 @@ if TYPE_CHECKING:
     from .models import Connection
 
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 
-__all__ = ["BinaryAnswer", "EulerAPI", "python_name", "reauthorize_url",
+__all__ = ["BinaryAnswer", "EulerAPI", "awaitable", "python_name", "reauthorize_url",
            "with_connection_token"]
+
+
+def awaitable(method: Callable[Concatenate[EulerAPI, P], R]
+              ) -> Callable[Concatenate[EulerAPI, P], Coroutine[Any, Any, R]]:
+    """The awaitable twin of an :class:`EulerAPI` method, for async code (a consumer, a
+    signal receiver): the same call, with the same scope checks, delegation, audit row and
+    single refresh, run by Django's ``sync_to_async`` so the event loop never waits on the
+    database or the provider. Named with an ``a`` prefix, as Django names its own
+    (``api.amute_room_user(...)`` for ``api.mute_room_user(...)``)."""
+    run = sync_to_async(method)
+
+    async def twin(self: EulerAPI, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await run(self, *args, **kwargs)
+
+    twin.__name__ = twin.__qualname__ = "a" + method.__name__
+    twin.__doc__ = (f"Awaitable :meth:`{method.__name__}`: the same checks, audit and "
+                    "refresh, without blocking the event loop.")
+    twin.__wrapped__ = method  # type: ignore[attr-defined]
+    return twin
 
 
 def python_name(wire: str) -> str:
@@ -123,6 +145,18 @@ class EulerAPI:
         if not connection:
             raise NotDelegated(str(NotDelegated.message))
         return cls(connection, acting_user=request.user, **kwargs)
+
+    @classmethod
+    async def afor_request(cls, request: HttpRequest, connection: Connection | None = None,
+                           **kwargs: Any) -> EulerAPI:
+        """:meth:`for_request` for async views: the request's connection is awaited
+        (``request.aeuler_connection()``) instead of read."""
+        if connection is None and hasattr(request, "aeuler_connection"):
+            connection = await request.aeuler_connection()
+        if not connection:
+            raise NotDelegated(str(NotDelegated.message))
+        user = await request.auser() if hasattr(request, "auser") else request.user
+        return cls(connection, acting_user=user, **kwargs)
 
     def _check_acting_user(self, endpoint: Endpoint, params: dict[str, Any]) -> None:
         """NotDelegated (and a refused audit row) unless the acting user may call it."""
@@ -240,7 +274,14 @@ class EulerAPI:
             return self._send(*args)
         return self._audited(endpoint, params, *args)
 
-    # -- one typed method per endpoint (generated from endpoints.py, then kept by hand) --
+    arequest = awaitable(request)
+    aget = awaitable(get)
+    apost = awaitable(post)
+    auserinfo = awaitable(userinfo)
+    acall = awaitable(call)
+
+    # -- one typed method per endpoint of the table, each with its awaitable twin ---------
+    # A test keeps them in step with endpoints.py (names, parameters, answer types).
 
     def get_user_info(self) -> dict[str, Any]:
         """The TikTok account that authorized the token.
@@ -249,12 +290,16 @@ class EulerAPI:
         """
         return self.call("get_user_info")
 
+    aget_user_info = awaitable(get_user_info)
+
     def retrieve_bulk_live_check(self, user_numeric_ids: list[str]) -> dict[str, Any]:
         """Whether several accounts are LIVE, by numeric id.
 
         ``POST /webcast/bulk_live_check``; scope ``webcast:bulk_live_check``.
         """
         return self.call("retrieve_bulk_live_check", user_numeric_ids=user_numeric_ids)
+
+    aretrieve_bulk_live_check = awaitable(retrieve_bulk_live_check)
 
     def retrieve_webcast_rankings(
             self, region: str, rank_type: str, *, session_id: str | None = None,
@@ -267,12 +312,16 @@ class EulerAPI:
                          region=region, rank_type=rank_type, session_id=session_id,
                          tt_target_idc=tt_target_idc)
 
+    aretrieve_webcast_rankings = awaitable(retrieve_webcast_rankings)
+
     def retrieve_room_rankings(self, room_id: str, anchor_id: str) -> dict[str, Any]:
         """A room's viewer rankings.
 
         ``GET /webcast/rooms/{room_id}/rankings``; scope ``webcast:rankings``.
         """
         return self.call("retrieve_room_rankings", room_id=room_id, anchor_id=anchor_id)
+
+    aretrieve_room_rankings = awaitable(retrieve_room_rankings)
 
     def fetch_webcast_url(
             self, room_id: str, *, client_query: str | None = None, cursor: str | None = None,
@@ -285,6 +334,8 @@ class EulerAPI:
         return self.call("fetch_webcast_url",
                          room_id=room_id, client_query=client_query, cursor=cursor,
                          user_agent=user_agent, client_enter=client_enter, platform=platform)
+
+    afetch_webcast_url = awaitable(fetch_webcast_url)
 
     def fetch_webcast_url_by_unique_id(
             self, unique_id: str, *, client_query: str | None = None,
@@ -299,6 +350,8 @@ class EulerAPI:
                          unique_id=unique_id, client_query=client_query, cursor=cursor,
                          user_agent=user_agent, client_enter=client_enter, platform=platform)
 
+    afetch_webcast_url_by_unique_id = awaitable(fetch_webcast_url_by_unique_id)
+
     def retrieve_webcast_anchor_events(
             self, numeric_id: str, *, page: int | None = None) -> dict[str, Any]:
         """Recent events of a creator's LIVE room.
@@ -306,6 +359,8 @@ class EulerAPI:
         ``GET /webcast/events/anchors/{numeric_id}``; scope ``webcast:fetch``.
         """
         return self.call("retrieve_webcast_anchor_events", numeric_id=numeric_id, page=page)
+
+    aretrieve_webcast_anchor_events = awaitable(retrieve_webcast_anchor_events)
 
     def retrieve_webcast_gift_gallery(
             self, unique_id: str, *, webcast_language: str | None = None) -> dict[str, Any]:
@@ -315,6 +370,8 @@ class EulerAPI:
         """
         return self.call("retrieve_webcast_gift_gallery",
                          unique_id=unique_id, webcast_language=webcast_language)
+
+    aretrieve_webcast_gift_gallery = awaitable(retrieve_webcast_gift_gallery)
 
     def retrieve_webcast_user_earnings(
             self, unique_id: str, *, period: str | None = None, session_id: str | None = None,
@@ -327,6 +384,8 @@ class EulerAPI:
                          unique_id=unique_id, period=period, session_id=session_id,
                          tt_target_idc=tt_target_idc)
 
+    aretrieve_webcast_user_earnings = awaitable(retrieve_webcast_user_earnings)
+
     def retrieve_live_analytics_video_list(
             self, *, count: int | None = None, offset: int | None = None) -> dict[str, Any]:
         """The creator's past LIVE sessions.
@@ -335,12 +394,16 @@ class EulerAPI:
         """
         return self.call("retrieve_live_analytics_video_list", count=count, offset=offset)
 
+    aretrieve_live_analytics_video_list = awaitable(retrieve_live_analytics_video_list)
+
     def retrieve_live_analytics_video_detail(self, room_id: str) -> dict[str, Any]:
         """Analytics of one past LIVE session.
 
         ``GET /webcast/anchors/me/rooms/{room_id}/details``; scope ``webcast:live_analytics``.
         """
         return self.call("retrieve_live_analytics_video_detail", room_id=room_id)
+
+    aretrieve_live_analytics_video_detail = awaitable(retrieve_live_analytics_video_detail)
 
     def retrieve_live_analytics_user_interactions(
             self, room_id: str, user_id: str) -> dict[str, Any]:
@@ -350,6 +413,9 @@ class EulerAPI:
         """
         return self.call("retrieve_live_analytics_user_interactions",
                          room_id=room_id, user_id=user_id)
+
+    aretrieve_live_analytics_user_interactions = awaitable(
+        retrieve_live_analytics_user_interactions)
 
     def send_room_chat(
             self, room_id: str, content: str, *, target_room_id: str | None = None,
@@ -362,6 +428,8 @@ class EulerAPI:
                          room_id=room_id, content=content, target_room_id=target_room_id,
                          target_unique_id=target_unique_id)
 
+    asend_room_chat = awaitable(send_room_chat)
+
     def mute_room_user(
             self, room_id: str, user_id: str, *, duration: int | None = None,
             comment_msg_id: str | None = None) -> dict[str, Any]:
@@ -373,12 +441,16 @@ class EulerAPI:
                          room_id=room_id, user_id=user_id, duration=duration,
                          comment_msg_id=comment_msg_id)
 
+    amute_room_user = awaitable(mute_room_user)
+
     def unmute_room_user(self, room_id: str, user_id: str) -> dict[str, Any]:
         """Unmute a viewer.
 
         ``DELETE /webcast/rooms/{room_id}/moderation/mutes``; scope ``webcast:mute``.
         """
         return self.call("unmute_room_user", room_id=room_id, user_id=user_id)
+
+    aunmute_room_user = awaitable(unmute_room_user)
 
     def retrieve_room_muted_users(
             self, room_id: str, *, page: int | None = None) -> dict[str, Any]:
@@ -387,6 +459,8 @@ class EulerAPI:
         ``GET /webcast/rooms/{room_id}/moderation/mutes``; scope ``webcast:mute``.
         """
         return self.call("retrieve_room_muted_users", room_id=room_id, page=page)
+
+    aretrieve_room_muted_users = awaitable(retrieve_room_muted_users)
 
     def kick_room_user(
             self, room_id: str, tiktok_user_id: str, *,
@@ -399,12 +473,16 @@ class EulerAPI:
                          room_id=room_id, tiktok_user_id=tiktok_user_id,
                          comment_msg_id=comment_msg_id)
 
+    akick_room_user = awaitable(kick_room_user)
+
     def unban_room_user(self, room_id: str, tiktok_user_id: str) -> dict[str, Any]:
         """Lift a viewer's ban.
 
         ``DELETE /webcast/rooms/{room_id}/moderation/bans``; scope ``webcast:ban``.
         """
         return self.call("unban_room_user", room_id=room_id, tiktok_user_id=tiktok_user_id)
+
+    aunban_room_user = awaitable(unban_room_user)
 
     def retrieve_room_banned_users(
             self, room_id: str, *, page: int | None = None) -> dict[str, Any]:
@@ -414,12 +492,16 @@ class EulerAPI:
         """
         return self.call("retrieve_room_banned_users", room_id=room_id, page=page)
 
+    aretrieve_room_banned_users = awaitable(retrieve_room_banned_users)
+
     def toggle_room_comments(self, room_id: str, enabled: bool) -> dict[str, Any]:
         """Turn the room's comments on or off.
 
         ``POST /webcast/rooms/{room_id}/moderation/toggle_comments``; scope ``webcast:comments``.
         """
         return self.call("toggle_room_comments", room_id=room_id, enabled=enabled)
+
+    atoggle_room_comments = awaitable(toggle_room_comments)
 
     def add_sensitive_word(
             self, room_id: str, word: str, sec_anchor_id: str) -> dict[str, Any]:
@@ -431,6 +513,8 @@ class EulerAPI:
         return self.call("add_sensitive_word",
                          room_id=room_id, word=word, sec_anchor_id=sec_anchor_id)
 
+    aadd_sensitive_word = awaitable(add_sensitive_word)
+
     def delete_sensitive_word(
             self, room_id: str, word_id: str, sec_anchor_id: str) -> dict[str, Any]:
         """Remove a word from the room's filter.
@@ -441,6 +525,8 @@ class EulerAPI:
         return self.call("delete_sensitive_word",
                          room_id=room_id, word_id=word_id, sec_anchor_id=sec_anchor_id)
 
+    adelete_sensitive_word = awaitable(delete_sensitive_word)
+
     def get_sensitive_words(self, room_id: str, sec_anchor_id: str) -> dict[str, Any]:
         """The room's filtered words.
 
@@ -449,12 +535,16 @@ class EulerAPI:
         """
         return self.call("get_sensitive_words", room_id=room_id, sec_anchor_id=sec_anchor_id)
 
+    aget_sensitive_words = awaitable(get_sensitive_words)
+
     def add_room_moderator(self, numeric_id: str, to_user_id: str) -> dict[str, Any]:
         """Make a viewer a moderator.
 
         ``PUT /webcast/anchors/{numeric_id}/moderation/moderators``; scope ``webcast:moderators``.
         """
         return self.call("add_room_moderator", numeric_id=numeric_id, to_user_id=to_user_id)
+
+    aadd_room_moderator = awaitable(add_room_moderator)
 
     def remove_room_moderator(self, numeric_id: str, to_user_id: str) -> dict[str, Any]:
         """Remove a moderator.
@@ -464,12 +554,16 @@ class EulerAPI:
         """
         return self.call("remove_room_moderator", numeric_id=numeric_id, to_user_id=to_user_id)
 
+    aremove_room_moderator = awaitable(remove_room_moderator)
+
     def retrieve_room_moderators(self, numeric_id: str) -> dict[str, Any]:
         """The creator's moderators.
 
         ``GET /webcast/anchors/{numeric_id}/moderation/moderators``; scope ``webcast:moderators``.
         """
         return self.call("retrieve_room_moderators", numeric_id=numeric_id)
+
+    aretrieve_room_moderators = awaitable(retrieve_room_moderators)
 
     def legacy_send_chat(
             self, content: str, *, room_id: str | None = None,
@@ -483,6 +577,8 @@ class EulerAPI:
                          content=content, room_id=room_id, target_room_id=target_room_id,
                          target_unique_id=target_unique_id)
 
+    alegacy_send_chat = awaitable(legacy_send_chat)
+
     def legacy_fetch(
             self, *, unique_id: str | None = None, room_id: str | None = None,
             client_query: str | None = None, cursor: str | None = None) -> dict[str, Any]:
@@ -494,6 +590,8 @@ class EulerAPI:
                          unique_id=unique_id, room_id=room_id, client_query=client_query,
                          cursor=cursor)
 
+    alegacy_fetch = awaitable(legacy_fetch)
+
     def legacy_user_earnings(
             self, *, unique_id: str | None = None,
             period: str | None = None) -> dict[str, Any]:
@@ -503,3 +601,4 @@ class EulerAPI:
         """
         return self.call("legacy_user_earnings", unique_id=unique_id, period=period)
 
+    alegacy_user_earnings = awaitable(legacy_user_earnings)

@@ -77,7 +77,7 @@ class AppSettings:
 
     @property
     def AUDIT_RETENTION_DAYS(self) -> int:
-        """Days ``euler_oauth_prune_audit`` keeps audit entries (teams, issue 19)."""
+        """Days ``euler_oauth_prune_audit`` keeps audit entries (the teams' audit trail)."""
         return int(self._get("AUDIT_RETENTION_DAYS", "int", 90))
 
     @property

@@ -406,7 +406,7 @@ class Connection(models.Model):
         return self.refresh_expires_at - timezone.now()
 
 
-# -- teams: delegations, invitations, the audit trail (issue 19) --------------------------
+# -- teams: delegations, invitations, the audit trail ------------------------------------
 
 class DelegationQuerySet(models.QuerySet["Delegation"]):
     def live(self, now: datetime.datetime | None = None) -> DelegationQuerySet:
