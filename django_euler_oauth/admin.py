@@ -65,7 +65,8 @@ class OAuthClientForm(forms.ModelForm):
         formfield_callback = _formfield
         fields = ("name", "slug", "client_id", "scopes", "redirect_uri", "is_active",
                   "authorize_url", "token_url", "revoke_url", "api_base_url", "use_pkce",
-                  "request_format", "token_transport", "fetch_userinfo")
+                  "request_format", "token_transport", "fetch_userinfo", "websocket_url",
+                  "account_id")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -128,6 +129,7 @@ class OAuthClientAdmin(admin.ModelAdmin):
                                      "api_base_url")}),
         (_("Protocol"), {"fields": ("use_pkce", "request_format", "token_transport",
                                     "new_api_key", "clear_api_key", "fetch_userinfo")}),
+        (_("LIVE events"), {"fields": ("websocket_url", "account_id")}),
     )
     actions = ("check_with_euler",)
 

@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -26,6 +27,8 @@ DEFAULT_AUTHORIZE_URL = "https://www.eulerstream.com/tiktok/oauth/authorize"
 DEFAULT_TOKEN_URL = "https://tiktok.eulerstream.com/tiktok/oauth/token"
 DEFAULT_REVOKE_URL = "https://tiktok.eulerstream.com/tiktok/oauth/revoke"
 DEFAULT_API_BASE_URL = "https://tiktok.eulerstream.com"
+#: Euler's WebSocket service for LIVE events (its SDK's default).
+DEFAULT_WEBSOCKET_URL = "wss://ws.eulerstream.com"
 
 
 class OAuthClientQuerySet(models.QuerySet["OAuthClient"]):
@@ -100,6 +103,14 @@ class OAuthClient(models.Model):
     revoke_url = models.URLField(_("revoke URL"), max_length=500, default=DEFAULT_REVOKE_URL)
     api_base_url = models.URLField(_("API base URL"), max_length=500,
                                    default=DEFAULT_API_BASE_URL)
+    websocket_url = models.CharField(
+        _("WebSocket URL"), max_length=500, default=DEFAULT_WEBSOCKET_URL,
+        validators=[URLValidator(schemes=["ws", "wss"])],
+        help_text=_("Euler's WebSocket service for LIVE events (wss://...)."))
+    account_id = models.CharField(
+        _("Euler account ID"), max_length=100, blank=True,
+        help_text=_("Your Euler account's id, for short browser tokens (JWTs) of LIVE events; "
+                    "blank: none are minted."))
     use_pkce = models.BooleanField(_("use PKCE (S256)"), default=False)
     request_format = models.CharField(
         _("token request format"), max_length=10, choices=RequestFormat.choices,
