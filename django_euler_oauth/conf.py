@@ -86,6 +86,23 @@ class AppSettings:
         return int(self._get("INVITATION_LIFETIME", "int", 7 * 24 * 3600))
 
     @property
+    def LIVE_LEASE_SECONDS(self) -> float:
+        """How long a relay's hold on a room lasts without renewal: a dead relay's rooms
+        are taken over by another within this time (``euler_oauth_live``)."""
+        return max(3.0, float(self._get("LIVE_LEASE_SECONDS", "float", 30.0)))
+
+    @property
+    def LIVE_QUEUE_SIZE(self) -> int:
+        """Events a relay process holds for delivery at most; past it the oldest are
+        dropped (and counted in the log), so a stalled receiver never grows memory."""
+        return max(100, int(self._get("LIVE_QUEUE_SIZE", "int", 10_000)))
+
+    @property
+    def LIVE_TOKEN_RATE(self) -> int:
+        """Browser tokens (``live_token``) one user may mint per minute."""
+        return max(1, int(self._get("LIVE_TOKEN_RATE", "int", 10)))
+
+    @property
     def MAX_PENDING_STATES(self) -> int:
         """How many authorizations one browser session may have in flight (tabs)."""
         return int(self._get("MAX_PENDING_STATES", "int", 10))

@@ -41,3 +41,10 @@ delegation_granted = Signal()
 #: A delegation ended (revoked by the owner or staff, or its connection was
 #: disconnected or revoked). Sent with ``sender=Delegation``. Arguments: ``delegation``.
 delegation_revoked = Signal()
+
+#: A LIVE event arrived from a room the site listens to (``django_euler_oauth.live``: the
+#: relay, ``manage.py euler_oauth_live``). Sent with ``sender=Connection`` by the relay's
+#: delivery threads, never on its sockets' loop: a slow or failing receiver stalls no room.
+#: Arguments: ``connection`` (the listened-to connection, its pk and owner loaded),
+#: ``event`` (a :class:`django_euler_oauth.live.LiveEvent`).
+live_event = Signal()
