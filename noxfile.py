@@ -237,7 +237,7 @@ def package(session: nox.Session) -> None:
     # The sdist is the whole project: everything the test suite needs runs from it.
     for needed in ("LICENSE", "README.md", "CHANGELOG.md", "pyproject.toml", "runtests.py",
                    "noxfile.py", "tests/conftest.py", "tests/settings.py", "tests/urls.py",
-                   "tests/loopback.py", "tests/sandbox_fixtures.py", "bench/run.py",
+                   "tests/support/loopback.py", "tests/support/sandbox_fixtures.py", "bench/run.py",
                    "example_project/run.py", "docs/conf.py", "docs/index.md",
                    "django_euler_oauth/py.typed"):
         if needed not in in_sdist:

@@ -58,8 +58,8 @@ def main() -> None:
     from django_euler_oauth import tasks
     from django_euler_oauth.models import Connection
     from django_euler_oauth.sandbox.setup import ensure_sandbox_client
-    from tests.celery_app import make_app
-    from tests.celery_support import RedisServer, WorkerPool, redis_server_path
+    from tests.support.celery_app import make_app
+    from tests.support.celery_support import RedisServer, WorkerPool, redis_server_path
 
     db = os.environ.get("BENCH_DB", "sqlite")
     count = int(os.environ.get("BENCH_CELERY_COUNT", "1200"))

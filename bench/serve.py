@@ -1,6 +1,6 @@
 """Serving the bench project (with the sandbox provider) on loopback, in a subprocess.
 
-A fixed pool of threads answers requests (tests/pooled_server.py), with
+A fixed pool of threads answers requests (tests/support/pooled_server.py), with
 keep-alive, as gunicorn's gthread workers would; Django's runserver would open
 a new database connection per request and measure that instead of the provider.
 """
@@ -82,7 +82,7 @@ def serve(port: int, threads: int) -> None:
     setup_django()
     from django.core.handlers.wsgi import WSGIHandler
 
-    from tests.pooled_server import pooled_server
+    from tests.support.pooled_server import pooled_server
 
     pooled_server(port, WSGIHandler(), threads=threads, keep_alive=True).serve_forever()
 

@@ -1,3 +1,9 @@
+"""Fixtures for every test module: the scripted provider, OAuth clients, users, connections.
+
+Fixtures that several test modules share are defined in ``tests/support/`` (with what else
+they need) and registered here by importing them: no test module imports another.
+"""
+
 from __future__ import annotations
 
 import datetime
@@ -12,10 +18,19 @@ from django.utils import timezone
 from django_euler_oauth import client as client_module
 from django_euler_oauth.models import Connection, OAuthClient
 
-from .loopback import ScriptedProvider
-from .raw_server import RawServer, raw_servers
-from .recorder import Recorder
-from .sandbox_fixtures import *  # noqa: F403  (sandbox fixtures, see that module)
+from .support.browser import example_site, page  # noqa: F401  (fixtures)
+from .support.error_reports import (  # noqa: F401  (fixtures)
+    admin_mails,
+    reporting_client,
+    reporting_conn,
+    reporting_web,
+)
+from .support.loopback import ScriptedProvider
+from .support.raw_server import RawServer, raw_servers
+from .support.recorder import Recorder
+from .support.sandbox_fixtures import *  # noqa: F403  (sandbox fixtures, see that module)
+from .support.signin import signin_oauth  # noqa: F401  (fixtures)
+from .support.teams import moderator, streamer, team_conn  # noqa: F401  (fixtures)
 
 # Euler's SDK (eulerapisdk 0.5) needs Python 3.11+: its tests cannot even be collected on 3.10.
 collect_ignore = [] if sys.version_info >= (3, 11) else ["test_sdk_sandbox.py",
@@ -109,7 +124,7 @@ def recorder(db: Any) -> Iterator[Recorder]:
 
 @pytest.fixture
 def raw_server() -> Iterator[Callable[..., RawServer]]:
-    """``make(script, tls=None)``: raw loopback servers (:mod:`tests.raw_server`), stopped
+    """``make(script, tls=None)``: raw loopback servers (:mod:`tests.support.raw_server`), stopped
     after the test."""
     with raw_servers() as make:
         yield make

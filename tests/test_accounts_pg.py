@@ -21,8 +21,8 @@ from django_euler_oauth import accounts
 from django_euler_oauth.adapter import AccountAdapter
 from django_euler_oauth.models import Connection
 
-from .loopback import Answer
-from .threads import in_threads
+from .support.loopback import Answer
+from .support.threads import in_threads
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

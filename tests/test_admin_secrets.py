@@ -1,4 +1,4 @@
-"""Issue #21 item 6: the admin's secrets stay out of Django's error reports.
+"""The admin's secrets stay out of Django's error reports.
 
 Saving an OAuth client with a broken ``EULER_OAUTH_ENCRYPTION_KEYS`` (a host where
 system checks did not run) answers 500 while the typed client secret and API key are
@@ -22,16 +22,15 @@ from django.test import Client
 from django_euler_oauth.models import Connection, OAuthClient
 from django_euler_oauth.views import CLEANSED
 
-from .loopback import Answer, token_body
-from .test_admin import CLIENTS, CONNECTIONS, form_data, raw_secret
-from .test_error_reports import (
-    admin_mails,  # noqa: F401  (fixture)
+from .support.admin_pages import CLIENTS, CONNECTIONS, form_data, raw_secret
+from .support.error_reports import (
     assert_clean,
     assert_reported,
     fail_inserts_into,
     reports_of,
     without_source,
 )
+from .support.loopback import Answer, token_body
 
 TYPED_SECRET = "CS-typed-in-admin-8b7a6c5d"
 TYPED_API_KEY = "AK-typed-in-admin-1e2f3a4b"
@@ -77,6 +76,7 @@ def new_client_form(**changes: str) -> dict[str, str]:
             "token_url": "https://tiktok.eulerstream.com/tiktok/oauth/token",
             "revoke_url": "https://tiktok.eulerstream.com/tiktok/oauth/revoke",
             "api_base_url": "https://tiktok.eulerstream.com", "request_format": "form",
+            "websocket_url": "wss://ws.eulerstream.com",
             "token_transport": "bearer"}
     data.update(changes)
     return data
@@ -98,7 +98,7 @@ def assert_post_cleansed(text: str) -> None:
 
 
 @pytest.mark.parametrize("keys", BROKEN_KEYS.values(), ids=BROKEN_KEYS.keys())
-def test_a_failing_change_mails_no_typed_secret(admin_mails, staff, stored, settings,  # noqa: F811
+def test_a_failing_change_mails_no_typed_secret(admin_mails, staff, stored, settings,
                                                 keys):
     before = raw_secret(stored.pk)
     post_with_broken_keys(staff, settings, keys, f"{CLIENTS}{stored.pk}/change/",
@@ -112,7 +112,7 @@ def test_a_failing_change_mails_no_typed_secret(admin_mails, staff, stored, sett
 
 
 @pytest.mark.parametrize("keys", BROKEN_KEYS.values(), ids=BROKEN_KEYS.keys())
-def test_a_failing_add_mails_no_typed_secret(admin_mails, staff, settings, keys):  # noqa: F811
+def test_a_failing_add_mails_no_typed_secret(admin_mails, staff, settings, keys):
     post_with_broken_keys(staff, settings, keys, f"{CLIENTS}add/", new_client_form())
     assert_reported(admin_mails, TYPED_SECRET, TYPED_API_KEY, GOOD_KEY)
     assert not OAuthClient.objects.filter(slug="broken").exists()
@@ -133,7 +133,7 @@ def test_the_debug_500_page_shows_no_typed_secret(staff, stored, settings, page)
                  TYPED_SECRET, TYPED_API_KEY, STORED_SECRET, GOOD_KEY)
 
 
-def test_a_failing_refresh_action_mails_no_token(admin_mails, staff, stored, user,  # noqa: F811
+def test_a_failing_refresh_action_mails_no_token(admin_mails, staff, stored, user,
                                                  make_connection, provider,
                                                  failing_connection_update):
     """"Refresh tokens now": the provider answers, storing the rotated tokens fails."""

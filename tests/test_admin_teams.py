@@ -14,9 +14,6 @@ from django.utils import timezone
 from django_euler_oauth import teams
 from django_euler_oauth.models import AuditEntry, Delegation
 
-from .test_audit import conn as conn  # fixtures: @streamer and its moderator
-from .test_audit import moderator as moderator
-
 DELEGATIONS = "admin:django_euler_oauth_delegation_changelist"
 AUDIT = "admin:django_euler_oauth_auditentry_changelist"
 EVERY_DELEGATION_PERMISSION = ("add_delegation", "change_delegation", "delete_delegation",
@@ -47,8 +44,8 @@ def login(client: Any, django_user_model: Any) -> Any:
 
 
 @pytest.fixture
-def delegation(conn: Any, user: Any, moderator: Any) -> Delegation:
-    return teams.grant(conn, moderator, "webcast:mute", by=user)
+def delegation(team_conn: Any, user: Any, moderator: Any) -> Delegation:
+    return teams.grant(team_conn, moderator, "webcast:mute", by=user)
 
 
 def _row(delegation: Delegation) -> dict[str, Any]:
@@ -63,11 +60,11 @@ def _action_offered(page: Any, action: str) -> bool:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("kind", ADMINS)
-def test_no_one_grants_a_delegation_in_the_admin(login, conn, moderator, kind):
+def test_no_one_grants_a_delegation_in_the_admin(login, team_conn, moderator, kind):
     browser = login(kind, *EVERY_DELEGATION_PERMISSION)
     url = reverse("admin:django_euler_oauth_delegation_add")
     assert browser.get(url).status_code == 403
-    refused = browser.post(url, {"connection": conn.pk, "user": moderator.pk,
+    refused = browser.post(url, {"connection": team_conn.pk, "user": moderator.pk,
                                  "scopes": "webcast:mute"})
     assert refused.status_code == 403
     assert Delegation.objects.count() == 0
@@ -142,9 +139,9 @@ def _listed(endpoint: str, html: str) -> bool:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("kind", ADMINS)
-def test_no_one_deletes_an_audit_entry_in_the_admin(login, conn, moderator, kind):
+def test_no_one_deletes_an_audit_entry_in_the_admin(login, team_conn, moderator, kind):
     browser = login(kind, *EVERY_AUDIT_PERMISSION)
-    entry = _entry(conn, moderator, "mute_room_user")
+    entry = _entry(team_conn, moderator, "mute_room_user")
     url = reverse("admin:django_euler_oauth_auditentry_delete", args=[entry.pk])
     assert browser.get(url).status_code == 403
     assert browser.post(url, {"post": "yes"}).status_code == 403
@@ -160,11 +157,11 @@ def test_no_one_deletes_an_audit_entry_in_the_admin(login, conn, moderator, kind
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("kind", ADMINS)
-def test_the_audit_trail_is_still_listed_and_filtered_in_the_admin(login, conn,
+def test_the_audit_trail_is_still_listed_and_filtered_in_the_admin(login, team_conn,
                                                                     moderator, kind):
     browser = login(kind, "view_auditentry")
-    _entry(conn, moderator, "mute_room_user")
-    _entry(conn, moderator, "send_room_chat", "not_delegated")
+    _entry(team_conn, moderator, "mute_room_user")
+    _entry(team_conn, moderator, "send_room_chat", "not_delegated")
     everything = browser.get(reverse(AUDIT)).content.decode()
     assert _listed("mute_room_user", everything) and _listed("send_room_chat", everything)
     refused = browser.get(reverse(AUDIT), {"outcome": "not_delegated"})

@@ -21,7 +21,7 @@ from django_euler_oauth.errors import (
 from django_euler_oauth.models import Connection
 from django_euler_oauth.refresh import refresh_connection
 
-from .loopback import Answer, RotatingTokenEndpoint, token_body
+from .support.loopback import Answer, RotatingTokenEndpoint, token_body
 
 TOKEN = "/tiktok/oauth/token"
 REVOKE = "/tiktok/oauth/revoke"

@@ -25,8 +25,8 @@ from django_euler_oauth.errors import (
 )
 from django_euler_oauth.models import Connection, OAuthClient
 
-from .loopback import Answer, RotatingTokenEndpoint
-from .sandbox_fixtures import SANDBOX_DATABASES, SandboxBrowser, query_of
+from .support.loopback import Answer, RotatingTokenEndpoint
+from .support.sandbox_fixtures import SAMPLES, connect_all_scopes, query_of, sandbox_db
 
 TOKEN = "/tiktok/oauth/token"
 MUTES = "/webcast/rooms/r%201/moderation/mutes"
@@ -274,37 +274,6 @@ def test_public_client_flat_and_enveloped(provider, oauth, envelope):
 
 
 # --- every typed method against the sandbox -------------------------------------------
-
-SAMPLES: dict[str, Any] = {
-    "room_id": "7300000000000000001", "numeric_id": "7100000000000000001",
-    "unique_id": "sandbox_streamer", "user_id": "7200000000000000002",
-    "user_numeric_ids": ["7100000000000000001", "7100000000000000002"],
-    "region": "US", "rank_type": "DAILY_RANK", "anchor_id": "7100000000000000001",
-    "content": "hello from the tests", "tiktok_user_id": "7200000000000000002",
-    "enabled": True, "word": "spoiler", "sec_anchor_id": "MS4wLjABAAAA-sandbox",
-    "word_id": "1", "to_user_id": "7200000000000000002",
-}
-
-
-def connect_all_scopes(client: Any, user: Any, make_sandbox_oauth: Any,
-                       browser: SandboxBrowser, **options: Any) -> Connection:
-    """A real connection through the sandbox granting every spec scope."""
-    options.setdefault("response_style", "envelope")
-    options.setdefault("token_transport", "x-oauth-token")
-    options.setdefault("api_key", "sandbox-api-key")
-    _sandbox, oauth = make_sandbox_oauth(scopes=ALL_SCOPES, **options)
-    oauth.api_key = options["api_key"]
-    oauth.save()
-    client.force_login(user)
-    response = client.get("/oauth/authorize/", {"client": oauth.slug})
-    assert response.status_code == 302, response.content[:300]
-    back = browser.authorize(response["Location"])
-    client.get(urlsplit(back).path, query_of(back))
-    return Connection.objects.select_related("client").get(user=user, client=oauth)
-
-
-sandbox_db = pytest.mark.django_db(transaction=True, databases=SANDBOX_DATABASES)
-
 
 @sandbox_db
 def test_every_typed_method_against_the_sandbox(client, user, make_sandbox_oauth,

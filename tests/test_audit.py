@@ -1,10 +1,9 @@
-"""The audit trail (#19): what a row holds, the owner's page, the cleanup command,
-the team pages (invitations), and the 403 page for a delegate lacking a scope."""
+"""The audit trail of delegates' calls: what a row holds, the owner's page, the cleanup
+command, the team pages (invitations), and the 403 page for a delegate lacking a scope."""
 
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -18,18 +17,6 @@ from django_euler_oauth.endpoints import ENDPOINTS_BY_NAME
 from django_euler_oauth.errors import InsufficientScope, NotDelegated
 from django_euler_oauth.models import AuditEntry, Delegation, Invitation
 
-ALL = "webcast:mute webcast:ban webcast:chat webcast:sensitive_words"
-
-
-@pytest.fixture
-def conn(oauth: Any, user: Any, make_connection: Any) -> Any:
-    return make_connection(user, oauth, scope=ALL, external_username="streamer")
-
-
-@pytest.fixture
-def moderator(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("mod", "mod@example.com", "pw")
-
 
 def test_target_only_for_moderation_calls():
     mute = ENDPOINTS_BY_NAME["mute_room_user"]
@@ -42,12 +29,12 @@ def test_target_only_for_moderation_calls():
 
 
 @pytest.mark.django_db
-def test_prune_command_keeps_recent_and_refuses_bad_input(conn, user, settings):
-    old = AuditEntry.objects.create(connection=conn, acting_user=user, endpoint="x",
+def test_prune_command_keeps_recent_and_refuses_bad_input(team_conn, user, settings):
+    old = AuditEntry.objects.create(connection=team_conn, acting_user=user, endpoint="x",
                                     outcome="ok")
     AuditEntry.objects.filter(pk=old.pk).update(
         created_at=timezone.now() - datetime.timedelta(days=10))
-    recent = AuditEntry.objects.create(connection=conn, acting_user=user, endpoint="x",
+    recent = AuditEntry.objects.create(connection=team_conn, acting_user=user, endpoint="x",
                                        outcome="ok")
     for bad in ("0", "abc", "-3", "99999"):
         with pytest.raises(CommandError, match="--days"):
@@ -64,15 +51,15 @@ def test_prune_command_keeps_recent_and_refuses_bad_input(conn, user, settings):
 
 
 @pytest.mark.django_db
-def test_owner_sees_the_trail_and_others_do_not(client, conn, user, moderator):
-    AuditEntry.objects.create(connection=conn, acting_user=moderator,
+def test_owner_sees_the_trail_and_others_do_not(client, team_conn, user, moderator):
+    AuditEntry.objects.create(connection=team_conn, acting_user=moderator,
                               endpoint="mute_room_user", outcome="ok", target="viewer-7")
-    AuditEntry.objects.create(connection=conn, acting_user=moderator,
+    AuditEntry.objects.create(connection=team_conn, acting_user=moderator,
                               endpoint="send_room_chat", outcome="not_delegated")
     client.force_login(user)
     page = client.get("/oauth/team/audit/").content.decode()
     assert "viewer-7" in page and "not_delegated" in page and "mod" in page
-    assert conn.access_token not in page and conn.refresh_token not in page
+    assert team_conn.access_token not in page and team_conn.refresh_token not in page
     filtered = client.get("/oauth/team/audit/", {"outcome": "ok"}).content.decode()
     assert "<td>mute_room_user</td>" in filtered and "<td>send_room_chat</td>" not in filtered
     client.force_login(moderator)
@@ -80,9 +67,9 @@ def test_owner_sees_the_trail_and_others_do_not(client, conn, user, moderator):
 
 
 @pytest.mark.django_db
-def test_invitation_pages(client, conn, user, moderator):
+def test_invitation_pages(client, team_conn, user, moderator):
     client.force_login(user)
-    page = client.post("/oauth/team/", {"connection": conn.pk,
+    page = client.post("/oauth/team/", {"connection": team_conn.pk,
                                         "scope": ["webcast:mute", "webcast:ban"]})
     assert page.status_code == 200
     html = page.content.decode()
@@ -92,7 +79,7 @@ def test_invitation_pages(client, conn, user, moderator):
     assert token not in Invitation.objects.get().token_hash
     # Someone else's connection: not found, nothing created.
     client.force_login(moderator)
-    assert client.post("/oauth/team/", {"connection": conn.pk,
+    assert client.post("/oauth/team/", {"connection": team_conn.pk,
                                         "scope": ["webcast:mute"]}).status_code == 404
     assert Invitation.objects.count() == 1
     assert "webcast:mute" in client.get(path).content.decode()
@@ -113,9 +100,9 @@ def test_invitation_pages(client, conn, user, moderator):
 
 
 @pytest.mark.django_db
-def test_scopes_required_on_a_delegate_is_a_403_saying_ask_the_owner(conn, user,
+def test_scopes_required_on_a_delegate_is_a_403_saying_ask_the_owner(team_conn, user,
                                                                      moderator):
-    teams.grant(conn, moderator, "webcast:mute", by=user)
+    teams.grant(team_conn, moderator, "webcast:mute", by=user)
     ran: list[bool] = []
 
     @euler_scopes_required("webcast:mute", "webcast:chat")
@@ -125,7 +112,7 @@ def test_scopes_required_on_a_delegate_is_a_403_saying_ask_the_owner(conn, user,
 
     request = RequestFactory().get("/console/")
     request.user = moderator
-    request.euler_connection = conn  # type: ignore[attr-defined]
+    request.euler_connection = team_conn  # type: ignore[attr-defined]
     response = view(request)
     assert response.status_code == 403 and not ran
     assert "Ask the owner" in response.content.decode()
@@ -143,12 +130,12 @@ def test_scopes_required_on_a_delegate_is_a_403_saying_ask_the_owner(conn, user,
 
 
 @pytest.mark.django_db
-def test_admin_grants_no_delegation_and_trail_is_read_only(admin_browser, conn, moderator):
+def test_admin_grants_no_delegation_and_trail_is_read_only(admin_browser, team_conn, moderator):
     url = "/admin/django_euler_oauth/delegation/add/"
-    refused = admin_browser.post(url, {"connection": conn.pk, "user": moderator.pk,
+    refused = admin_browser.post(url, {"connection": team_conn.pk, "user": moderator.pk,
                                        "scopes": "webcast:mute"})
     assert refused.status_code == 403 and Delegation.objects.count() == 0
-    entry = AuditEntry.objects.create(connection=conn, acting_user=moderator,
+    entry = AuditEntry.objects.create(connection=team_conn, acting_user=moderator,
                                       endpoint="mute_room_user", outcome="ok")
     listing = admin_browser.get("/admin/django_euler_oauth/auditentry/",
                                 {"outcome": "ok"})
@@ -162,17 +149,17 @@ def test_admin_grants_no_delegation_and_trail_is_read_only(admin_browser, conn, 
 
 
 @pytest.mark.django_db
-def test_a_delegate_cannot_disconnect_or_see_the_owners_tokens(client, conn, user, moderator):
-    teams.grant(conn, moderator, "webcast:mute", by=user)
-    stored = conn.__class__.objects.filter(pk=conn.pk).values().get()
+def test_a_delegate_cannot_disconnect_or_see_the_owners_tokens(client, team_conn, user, moderator):
+    teams.grant(team_conn, moderator, "webcast:mute", by=user)
+    stored = team_conn.__class__.objects.filter(pk=team_conn.pk).values().get()
     client.force_login(moderator)
     # Working as the streamer (switch), the delegate asks to disconnect it: by pk and as
     # the current connection. Neither touches the owner's connection or the delegation.
-    assert client.post("/oauth/switch/", {"connection": conn.pk}).status_code == 302
-    for form in ({"connection": conn.pk}, {}):
+    assert client.post("/oauth/switch/", {"connection": team_conn.pk}).status_code == 302
+    for form in ({"connection": team_conn.pk}, {}):
         response = client.post("/oauth/disconnect/", {**form, "next": "/oauth/accounts/"})
         assert response.status_code == 302
-    assert conn.__class__.objects.filter(pk=conn.pk).values().get() == stored
+    assert team_conn.__class__.objects.filter(pk=team_conn.pk).values().get() == stored
     assert Delegation.objects.live().count() == 1
     page = client.get("/oauth/accounts/").content.decode()
     assert "@streamer" in page and "No TikTok account is connected." in page
@@ -182,10 +169,10 @@ def test_a_delegate_cannot_disconnect_or_see_the_owners_tokens(client, conn, use
 
 
 @pytest.mark.django_db
-def test_a_delegated_current_connection_never_gives_its_token(client, conn, user, moderator):
-    teams.grant(conn, moderator, "webcast:mute", by=user)
+def test_a_delegated_current_connection_never_gives_its_token(client, team_conn, user, moderator):
+    teams.grant(team_conn, moderator, "webcast:mute", by=user)
     client.force_login(moderator)
-    client.post("/oauth/switch/", {"connection": conn.pk})
+    client.post("/oauth/switch/", {"connection": team_conn.pk})
     seen = client.get("/whoami/").json()
     assert seen["connected"] and not seen["has_token"]  # request.euler_token is falsy
     client.force_login(user)

@@ -1,4 +1,4 @@
-"""Sign in with TikTok and several accounts (#18) in a real browser, example project + sandbox.
+"""Sign in with TikTok and several accounts in a real browser, example project + sandbox.
 
 Sign-up with "Sign in with TikTok" as @sandbox_viewer, sign out and in again (the same
 user), a second account (@sandbox_streamer) from the accounts page, switching between
@@ -13,14 +13,7 @@ from typing import Any
 
 import pytest
 
-from .test_browser import (  # noqa: F401  (example_site and page are fixtures)
-    DEMO_SCOPES,
-    PASSWORD,
-    authorize_on_sandbox,
-    example_site,
-    shot,
-)
-from .test_browser import page as page
+from .support.browser import DEMO_SCOPES, PASSWORD, authorize_on_sandbox, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -1,4 +1,4 @@
-"""Teams (#19) in a real browser through the example project against the sandbox.
+"""Teams in a real browser through the example project against the sandbox.
 
 The demo owner connects, invites the second demo user ("moderator") with mute,
 ban and sensitive words only; the moderator accepts, switches to the streamer,
@@ -13,15 +13,7 @@ from typing import Any
 
 import pytest
 
-from .test_browser import (  # noqa: F401  (example_site and page are fixtures)
-    DEMO_SCOPES,
-    PASSWORD,
-    authorize_on_sandbox,
-    example_site,
-    messages_text,
-    shot,
-)
-from .test_browser import page as page
+from .support.browser import DEMO_SCOPES, PASSWORD, authorize_on_sandbox, messages_text, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -1,7 +1,7 @@
 """The Celery tasks on a real broker, with real worker processes (PostgreSQL, -m postgres).
 
 Debian's ``redis-server`` on loopback (runtests.py installs and starts it; here a
-fresh one per test, see tests/celery_support.py), ``celery worker`` processes
+fresh one per test, see tests/support/celery_support.py), ``celery worker`` processes
 (prefork) configured as the README's "Celery" section recommends (acks_late,
 reject_on_worker_lost, prefetch multiplier 1, time limits; a short Redis
 ``visibility_timeout`` so a redelivery after a crash comes within the test), and
@@ -41,8 +41,8 @@ from django_euler_oauth.models import Connection
 from django_euler_oauth.sandbox import controls
 from django_euler_oauth.sandbox.models import AccessToken, RefreshToken, token_hash
 
-from .celery_support import RedisServer, WorkerPool, redis_server_path
-from .sandbox_fixtures import SANDBOX_DATABASES, TEST_SECRET
+from .support.celery_support import RedisServer, WorkerPool, redis_server_path
+from .support.sandbox_fixtures import SANDBOX_DATABASES, TEST_SECRET
 
 celery = pytest.importorskip("celery")
 
@@ -81,8 +81,8 @@ class Stack:
         from bench.populate import expiring_connections
         from django_euler_oauth.sandbox.setup import ensure_demo_client
 
-        from .celery_app import make_app
-        from .load_server import ServerGroup
+        from .support.celery_app import make_app
+        from .support.load_server import ServerGroup
 
         self.workdir = workdir
         self.broker = broker

@@ -15,8 +15,8 @@ from django.urls import reverse
 
 from django_euler_oauth.registration import check_client, check_clients
 
-from .loopback import Answer
-from .sandbox_fixtures import SANDBOX_DATABASES
+from .support.loopback import Answer
+from .support.sandbox_fixtures import SANDBOX_DATABASES
 
 CALLBACK = "https://site.example/oauth/callback/"
 

@@ -17,7 +17,7 @@ from django_euler_oauth import __version__, errors
 from django_euler_oauth.client import ProviderClient
 from django_euler_oauth.state import make_pkce_pair
 
-from .loopback import Answer, token_body
+from .support.loopback import Answer, token_body
 
 TOKEN = "/tiktok/oauth/token"
 REVOKE = "/tiktok/oauth/revoke"

@@ -11,7 +11,7 @@ from django_euler_oauth.fields import Ciphertext
 from django_euler_oauth.models import Connection, OAuthClient
 from django_euler_oauth.refresh import refresh_connection
 
-from .loopback import Answer, ScriptedProvider, token_body
+from .support.loopback import Answer, ScriptedProvider, token_body
 
 TOKEN = "/tiktok/oauth/token"
 

@@ -1,7 +1,7 @@
 """The process-wide session's connections: kept alive, never retried, sized by a setting.
 
 ``ProviderClient`` calls go through one ``requests.Session`` per process. These
-tests talk to raw servers on 127.0.0.1 (:mod:`tests.raw_server`) that count the
+tests talk to raw servers on 127.0.0.1 (:mod:`tests.support.raw_server`) that count the
 TCP connections they accepted and the requests they read: keep-alive and when a
 connection must not be reused, a request the server drops (never sent again: a
 refresh token is single use), chunked and interim answers, the pool size
@@ -30,9 +30,9 @@ from django_euler_oauth.errors import MalformedResponse, TransportError
 from django_euler_oauth.models import Connection
 from django_euler_oauth.refresh import refresh_connection
 
-from .raw_server import Link, Script, answer, keep_alive, numbered
-from .raw_server import token_json as token_json
-from .threads import in_threads
+from .support.raw_server import Link, Script, answer, keep_alive, numbered
+from .support.raw_server import token_json as token_json
+from .support.threads import in_threads
 
 TOKEN = "/tiktok/oauth/token"
 REVOKE = "/tiktok/oauth/revoke"

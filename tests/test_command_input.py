@@ -1,4 +1,4 @@
-"""Issue #21 item 9: every management command answers bad input with a CommandError.
+"""Every management command answers bad input with a CommandError.
 
 Huge, negative, NaN/inf, fractional and non-numeric numbers, malformed slugs and URLs:
 each is refused before any work with a message naming the option, through
@@ -20,9 +20,10 @@ from django.core.management import CommandError
 
 from django_euler_oauth.models import Connection
 
-from .test_commands import TOKEN, run
+from .support.commands import run
 
 ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "/tiktok/oauth/token"
 HUGE = "9" * 30  # crashed --within with OverflowError, a LIMIT/key with one in SQLite
 
 #: (command, option as typed, bad value, words the message must hold)

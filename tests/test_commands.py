@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import datetime
-import io
 import threading
 import time
-from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -19,35 +17,13 @@ from django_euler_oauth import crypto
 from django_euler_oauth.locking import locked_connection
 from django_euler_oauth.models import Connection, OAuthClient
 
-from .loopback import Answer, Received, RotatingTokenEndpoint
-from .raw_sql import raw_values
+from .support.commands import make_many, run
+from .support.loopback import Answer, Received, RotatingTokenEndpoint
+from .support.raw_sql import raw_values
 
 TOKEN = "/tiktok/oauth/token"
 OLD_KEY = "qZ4P0wq5lH2rL0h7pZ6gq0m2cZ9Q3Yx8v1b2n3m4k5A="  # tests/settings.py's key
 NEW_KEY = Fernet.generate_key().decode()
-
-
-def make_many(oauth: OAuthClient, django_user_model: Any, count: int, *,
-              expires_in: int = 60, prefix: str = "u") -> list[int]:
-    users = django_user_model.objects.bulk_create(
-        [django_user_model(username=f"{prefix}{i}") for i in range(count)])
-    if users[0].pk is None:  # backends that do not return pks
-        users = list(django_user_model.objects.filter(username__startswith=prefix)
-                     .order_by("pk"))
-    now = timezone.now()
-    Connection.objects.bulk_create([
-        Connection(user=user, client=oauth, access_token=f"a-{i}", refresh_token=f"r-{i}",
-                   scope="webcast:fetch", expires_at=now + datetime.timedelta(seconds=expires_in),
-                   refresh_expires_at=now + datetime.timedelta(days=30))
-        for i, user in enumerate(users)])
-    return list(Connection.objects.filter(client=oauth).order_by("pk").values_list("pk",
-                                                                                   flat=True))
-
-
-def run(*args: str) -> str:
-    out = io.StringIO()
-    call_command(*args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
 
 
 # --- euler_oauth_refresh ---------------------------------------------------------------

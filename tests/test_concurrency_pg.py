@@ -39,7 +39,7 @@ from django_euler_oauth.errors import InvalidGrant, ReauthorizationRequired, Ret
 from django_euler_oauth.models import Connection
 from django_euler_oauth.refresh import get_access_token
 
-from .loopback import Answer, RotatingTokenEndpoint, token_body
+from .support.loopback import Answer, RotatingTokenEndpoint, token_body
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "/tiktok/oauth/token"

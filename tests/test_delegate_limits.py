@@ -27,11 +27,8 @@ from django_euler_oauth.errors import NotDelegated
 from django_euler_oauth.models import AuditEntry, Connection, Delegation, Invitation
 from django_euler_oauth.sandbox import controls
 
-from .test_api_typed import SAMPLES, sandbox_db
-from .test_error_reports import admin_mails as admin_mails  # fixture
-from .test_error_reports import assert_reported
-from .test_teams import moderator as moderator  # fixtures
-from .test_teams import streamer as streamer
+from .support.error_reports import assert_reported
+from .support.sandbox_fixtures import SAMPLES, sandbox_db
 
 VIEWER = "7200000000000000009"
 
@@ -144,7 +141,7 @@ def test_a_reconnect_of_an_unknown_account_ends_its_team(client, streamer, user,
     client.force_login(user)
     started = client.get("/oauth/authorize/", {"client": oauth.slug})
     back = sandbox_browser.authorize(started["Location"], account="sandbox_viewer")
-    from .sandbox_fixtures import query_of
+    from .support.sandbox_fixtures import query_of
 
     assert client.get("/oauth/callback/", query_of(back)).status_code == 302
     assert Connection.objects.filter(user=user).count() == 1  # the one row, new tokens

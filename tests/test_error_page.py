@@ -15,8 +15,8 @@ from django.test import override_settings
 
 import django_euler_oauth
 
-from .loopback import Answer
-from .seed_messages import SEED_MESSAGES
+from .support.loopback import Answer
+from .support.seed_messages import SEED_MESSAGES
 
 AUTHORIZE = "/oauth/authorize/"
 CALLBACK = "/oauth/callback/"

@@ -21,7 +21,7 @@ from django_euler_oauth.errors import (
     redact,
 )
 
-from .seed_messages import SEED_MESSAGES
+from .support.seed_messages import SEED_MESSAGES
 
 # code -> (class, category, status). Categories follow the seed's handleOAuthError
 # grouping and its quick reference (token_expired: "No (refresh token)").

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import subprocess
 import sys
@@ -12,22 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-ROOT = Path(__file__).resolve().parent.parent
-RUN = ROOT / "example_project" / "run.py"
-
-
-def example_env(tmp: Path) -> dict[str, str]:
-    """Environment for the example project with every file under ``tmp``."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DJANGO_", "EULER_OAUTH_", "EXAMPLE_", "DATABASE_URL",
-                                "SANDBOX_DATABASE_URL"))}
-    env.update({
-        "EXAMPLE_ENV_FILE": str(tmp / ".env"),
-        "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
-        "SANDBOX_DATABASE_URL": f"sqlite:///{tmp / 'sandbox.sqlite3'}",
-        "PYTHONUNBUFFERED": "1",
-    })
-    return env
+from .support.example_project import ROOT, RUN, example_env
 
 
 def run_check(tmp: Path, port: int = 8765) -> subprocess.CompletedProcess[str]:
@@ -133,7 +117,9 @@ def test_the_example_extra_installs_only_what_the_example_needs():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extra = project["optional-dependencies"]["example"]
     names = {dep.split(">")[0].split("=")[0].split("[")[0].strip().lower() for dep in extra}
-    assert names <= {"segno", "django-environ", "django", "requests", "cryptography"}
+    # The example serves LIVE events: Channels, the relay's websockets client, uvicorn.
+    assert names <= {"segno", "django-environ", "django", "requests", "cryptography",
+                     "channels", "websockets", "uvicorn"}
     assert not names & {"ruff", "mypy", "django-stubs", "playwright", "celery", "pytest"}
     source = RUN.read_text()
     assert "[example]" in source and "[dev]" not in source and "runtests" not in source

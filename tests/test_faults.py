@@ -49,7 +49,8 @@ from django_euler_oauth.errors import (
 from django_euler_oauth.models import Connection
 from django_euler_oauth.refresh import refresh_connection
 
-from .loopback import Answer, ScriptedProvider, token_body
+from .support.loopback import Answer, ScriptedProvider, token_body
+from .support.snapshots import snapshot
 
 TOKEN = "/tiktok/oauth/token"
 REVOKE = "/tiktok/oauth/revoke"
@@ -131,20 +132,6 @@ def arm(provider: ScriptedProvider, path: str, fault: Fault) -> str:
         return closed_port_url()
     provider.default(path, fault.answer)
     return provider.url
-
-
-def snapshot() -> dict[int, dict[str, Any]]:
-    """Every column of every Connection, tokens decrypted.
-
-    ``last_error``/``updated_at`` are diagnostics a failed attempt is meant to
-    update; they are checked separately where it matters.
-    """
-    skip = {"last_error", "updated_at"}
-    return {
-        row.pk: {f.attname: getattr(row, f.attname) for f in Connection._meta.concrete_fields
-                 if f.attname not in skip}
-        for row in Connection.objects.order_by("pk")
-    }
 
 
 def spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[EulerOAuthError]:

@@ -1,4 +1,4 @@
-"""Issue #11 item 7: loaddata with values encrypted under a key we do not have.
+"""``loaddata`` with values encrypted under a key we do not have.
 
 The fixture is made by ``dumpdata`` (ciphertext, as the app writes it) under one key
 and loaded by ``loaddata`` where only another key is configured. Before: the

@@ -30,7 +30,7 @@ from django_euler_oauth.errors import InvalidGrant, InvalidScope, StateError
 from django_euler_oauth.models import Connection
 from django_euler_oauth.state import SESSION_KEY as PENDING_KEY
 
-from .loopback import Answer, Received, ScriptedProvider, token_body
+from .support.loopback import Answer, Received, ScriptedProvider, token_body
 
 TOKEN = "/tiktok/oauth/token"
 REVOKE = "/tiktok/oauth/revoke"

@@ -2,7 +2,7 @@
 when the deadline passes: name resolution and connect, sending, waiting for the status
 line and headers, reading the body.
 
-Real sockets on 127.0.0.1: the raw server of :mod:`tests.raw_server` trickles its answer
+Real sockets on 127.0.0.1: the raw server of :mod:`tests.support.raw_server` trickles its answer
 byte by byte, each byte well within the per-read timeout. Name resolution is made slow
 the way a slow resolver looks to the process: ``socket.getaddrinfo`` (which urllib3
 calls for every new connection, also for an IP literal) sleeps before resolving.
@@ -23,9 +23,8 @@ from django_euler_oauth.errors import TransportError
 from django_euler_oauth.models import Connection
 from django_euler_oauth.refresh import refresh_connection
 
-from .raw_server import Link, RawServer, token_json
-from .test_faults import snapshot
-from .test_provider_limits import _head, answering
+from .support.raw_server import Link, RawServer, answering, response_head, token_json
+from .support.snapshots import snapshot
 
 TIMEOUT = 1.0
 # Generous for a loaded machine, and far below what a trickling answer took before: the
@@ -38,7 +37,7 @@ TRICKLE_BYTES = 100
 def trickling_answer(body: bytes) -> Callable[[Link], None]:
     """Once the request is read, the whole answer (status line, headers, ``body``) one
     byte every :data:`TRICKLE_STEP` seconds, at most :data:`TRICKLE_BYTES` bytes."""
-    whole = _head(len(body)) + body
+    whole = response_head(len(body)) + body
 
     def trickle(link: Link) -> None:
         for byte in whole[:TRICKLE_BYTES]:
@@ -173,7 +172,7 @@ def test_a_fast_answer_after_a_slow_resolution_is_not_cut(raw_server, make_clien
     """The deadline is the call's, not a shorter one: resolution took 0.6 s of 1 s and
     the answer came at once, so the call succeeds."""
     body = token_json("access-7", "refresh-7")
-    server = raw_server(answering(lambda link: link.send(_head(len(body)) + body)))
+    server = raw_server(answering(lambda link: link.send(response_head(len(body)) + body)))
     oauth = make_client(base=server.url)
     slow_resolver(0.6)
     assert ProviderClient(oauth).refresh("refresh-0").access_token == "access-7"

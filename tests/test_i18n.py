@@ -20,8 +20,6 @@ from django.utils import translation
 import django_euler_oauth
 from django_euler_oauth import errors
 
-from .test_audit import conn as conn  # fixture: @streamer's connection
-
 PACKAGE = Path(django_euler_oauth.__file__).parent
 CATALOG = PACKAGE / "locale" / "de" / "LC_MESSAGES"
 LOCALIZED = {
@@ -139,7 +137,7 @@ def test_makemessages_keeps_the_catalog(tmp_path, monkeypatch):
     ("/oauth/team/audit/", "Was mit deinem Konto getan wurde",
      "What was done with your account"),
 ])
-def test_a_german_user_sees_the_account_and_team_pages_in_german(client, conn, user, path,
+def test_a_german_user_sees_the_account_and_team_pages_in_german(client, team_conn, user, path,
                                                                   german, english):
     client.force_login(user)
     html = client.get(path, HTTP_ACCEPT_LANGUAGE="de").content.decode()

@@ -1,4 +1,4 @@
-"""No two modules of the package import each other, directly or around a loop (#20).
+"""No two modules of the package import each other, directly or around a loop.
 
 Every import counts, at the top or inside a function (a lazy import hides a cycle, it does
 not remove it), except those under ``if TYPE_CHECKING:``.

@@ -1,7 +1,7 @@
 """A bounded burst of real traffic: several worker processes on PostgreSQL, the sandbox.
 
 The test project is served by three worker processes (8 threads each, one
-loopback port shared with ``SO_REUSEPORT``; see ``tests/load_server.py``) and
+loopback port shared with ``SO_REUSEPORT``; see ``tests/support/load_server.py``) and
 the sandbox provider by two more, all on the PostgreSQL test databases. Forty
 users, at once:
 
@@ -53,8 +53,8 @@ from django_euler_oauth.sandbox import controls
 from django_euler_oauth.sandbox.models import AccessToken, FakeAccount, Grant, RefreshToken
 from django_euler_oauth.sandbox.setup import ensure_demo_client
 
-from .load_server import ServerGroup
-from .sandbox_fixtures import SANDBOX_DATABASES, TEST_SECRET, SandboxBrowser, hang_up
+from .support.load_server import ServerGroup
+from .support.sandbox_fixtures import SANDBOX_DATABASES, TEST_SECRET, SandboxBrowser, hang_up
 
 pytestmark = [pytest.mark.postgres,
               pytest.mark.django_db(transaction=True, databases=SANDBOX_DATABASES)]
@@ -164,8 +164,8 @@ def test_burst_of_users_on_several_workers(tmp_path):
                          for key in ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT")}
                  for alias in SANDBOX_DATABASES}
     assert connections["default"].vendor == "postgresql"
-    worker_settings = {"ROOT_URLCONF": "tests.load_urls", "EULER_OAUTH_DEFAULT_CLIENT": "load",
-                       "EULER_OAUTH_HTTP_TIMEOUT": 15.0}
+    worker_settings = {"ROOT_URLCONF": "tests.support.load_urls",
+                       "EULER_OAUTH_DEFAULT_CLIENT": "load", "EULER_OAUTH_HTTP_TIMEOUT": 15.0}
     started = time.monotonic()
     sandbox = ServerGroup(tmp_path, databases, processes=SANDBOX_PROCESSES,
                           threads=SANDBOX_THREADS, name="sandbox", settings=worker_settings)

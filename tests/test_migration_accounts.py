@@ -1,4 +1,4 @@
-"""Migration 0003_accounts on a database holding rows of the one-per-user era (#18)."""
+"""Migration 0003_accounts on a database holding rows of the one-connection-per-user era."""
 
 from __future__ import annotations
 

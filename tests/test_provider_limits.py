@@ -1,5 +1,4 @@
-"""Issue #11 item 3 (and #12 item 2): a deadline on the whole answer, a size limit, and
-Content-Length enforced.
+"""A deadline on the whole answer, a size limit, and Content-Length enforced.
 
 Real sockets on 127.0.0.1: a raw server that trickles bytes, announces or streams
 huge bodies, or closes before the promised length. Nothing in the library is
@@ -28,31 +27,11 @@ from django_euler_oauth.models import Connection
 from django_euler_oauth.refresh import refresh_connection
 from django_euler_oauth.revocation import revoke_tokens
 
-from .loopback import Answer, token_body
-from .raw_server import Link
+from .support.loopback import Answer, token_body
+from .support.raw_server import Link, answering, response_head
 
 TOKEN = "/tiktok/oauth/token"
 REVOKE = "/tiktok/oauth/revoke"
-
-
-def answering(script: Callable[[Link], None]) -> Callable[[Link], None]:
-    """``script`` run once the request is read."""
-    def run(link: Link) -> None:
-        if link.request() is not None:
-            script(link)
-    return run
-
-
-def _head(length: int | None, ctype: str = "application/json", status: str = "200 OK",
-          extra: str = "") -> bytes:
-    lines = [f"HTTP/1.1 {status}", f"Content-Type: {ctype}", "Connection: close"]
-    if length is None:
-        lines.append("Transfer-Encoding: chunked")
-    else:
-        lines.append(f"Content-Length: {length}")
-    if extra:
-        lines.append(extra)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 # --- an overall deadline ---------------------------------------------------------------
@@ -82,7 +61,7 @@ def test_a_trickling_refresh_answer_ends_within_the_timeout(raw_server, expired,
     body = b'{"access_token": "access-1", "token_type": "Bearer", "expires_in": 3600}' * 2
 
     def trickle(link: Link) -> None:
-        link.send(_head(len(body)))
+        link.send(response_head(len(body)))
         for byte in body[:100]:  # at most 20 s, so a broken build fails instead of hanging
             link.send(bytes([byte]))
             time.sleep(0.2)
@@ -99,7 +78,7 @@ def test_trickling_chunked_answer_also_ends_within_the_timeout(raw_server, oauth
     settings.EULER_OAUTH_HTTP_TIMEOUT = 1.0
 
     def trickle(link: Link) -> None:
-        link.send(_head(None))
+        link.send(response_head(None))
         for _ in range(100):
             link.send(b"1\r\n \r\n")
             time.sleep(0.2)
@@ -117,7 +96,7 @@ def test_trickling_status_line_and_headers_also_end_within_the_timeout(raw_serve
     """Each byte of the status line and headers arrives well within the per-read timeout;
     the call must still end at its deadline (the body's watchdog had not started yet)."""
     settings.EULER_OAUTH_HTTP_TIMEOUT = 1.0
-    head = _head(20) + b"x" * 20
+    head = response_head(20) + b"x" * 20
 
     def trickle(link: Link) -> None:
         for byte in head[:100]:  # at most 20 s, so a broken build fails instead of hanging
@@ -150,7 +129,7 @@ def test_the_connection_is_reused_after_a_complete_answer(provider, oauth):
 
 def test_an_announced_huge_answer_is_refused_unread(raw_server, expired, recorder):
     def huge(link: Link) -> None:
-        link.send(_head(300 * 1024 * 1024))
+        link.send(response_head(300 * 1024 * 1024))
         block = b" " * 65536
         for _ in range(64):  # up to 4 MiB, then give up
             link.send(block)
@@ -176,7 +155,7 @@ def test_a_streamed_huge_answer_is_refused_after_the_limit(raw_server, oauth, se
     chunk = f"{len(block):x}\r\n".encode() + block + b"\r\n"
 
     def stream(link: Link) -> None:
-        link.send(_head(None))
+        link.send(response_head(None))
         for _ in range(512):  # 32 MiB on offer
             link.send(chunk)
 
@@ -201,7 +180,7 @@ def test_a_compressed_bomb_is_refused(raw_server, oauth, settings):
     bomb = gzip.compress(b" " * (16 * 1024 * 1024))
 
     def send_bomb(link: Link) -> None:
-        link.send(_head(len(bomb), extra="Content-Encoding: gzip"))
+        link.send(response_head(len(bomb), extra="Content-Encoding: gzip"))
         link.send(bomb)
 
     server = raw_server(answering(send_bomb))
@@ -225,12 +204,12 @@ def test_binary_answers_have_their_own_limit(provider, oauth, settings):
         client.api_call("GET", "/webcast/connect", "access-0", binary=True)
 
 
-# --- Content-Length (#12 item 2: requests 2.28 / urllib3 1.26 accept a short body) -----
+# --- Content-Length (requests 2.28 / urllib3 1.26 themselves accept a short body) ------
 
 def _short(status: str, promised: int, sent: bytes) -> Callable[[Link], None]:
     @answering
     def script(link: Link) -> None:
-        link.send(_head(promised, status=status) + sent)
+        link.send(response_head(promised, status=status) + sent)
         link.sock.shutdown(socket.SHUT_WR)  # close early
     return script
 
@@ -258,7 +237,7 @@ def test_a_complete_empty_revoke_is_still_a_success(provider, make_client):
     assert revoke_tokens(client, "access-0", "refresh-0") is True
 
 
-# --- nothing sent is kept on the answer (issue #11 item 1) ------------------------------
+# --- nothing sent (form body, credentials) is kept on the answer ------------------------
 
 def test_errors_keep_neither_the_request_body_nor_credential_headers(provider, oauth):
     provider.queue(TOKEN, Answer(400, {"error": "invalid_grant"}))

@@ -1,11 +1,13 @@
 """Provider calls honour the environment as ``requests`` does: CA bundles and proxies.
 
-A loopback HTTPS server with a certificate from a CA made in the test
-(:mod:`tests.pki`, ``cryptography``) is refused until ``REQUESTS_CA_BUNDLE`` (or
-``CURL_CA_BUNDLE``) names that CA; ``HTTP_PROXY``/``HTTPS_PROXY`` send the calls
-through a small loopback proxy the test runs (a plain forward proxy, and a
-``CONNECT`` tunnel for HTTPS), and ``NO_PROXY`` keeps them direct. The variables
-are read on each call: nothing is configured in the library.
+What ``requests`` would read (proxies, ``NO_PROXY``, the CA bundle) is worked out once
+per host and value of the variables (``client.environment_settings``), and the session
+itself reads nothing more (``trust_env`` off). A loopback HTTPS server with a
+certificate from a CA made in the test (:mod:`tests.support.pki`, ``cryptography``) is
+refused until ``REQUESTS_CA_BUNDLE`` (or ``CURL_CA_BUNDLE``) names that CA;
+``HTTP_PROXY``/``HTTPS_PROXY`` send the calls through a small loopback proxy the test
+runs (a plain forward proxy, and a ``CONNECT`` tunnel for HTTPS), and ``NO_PROXY`` keeps
+them direct. The variables are read on each call: nothing is configured in the library.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ import socket
 import threading
 
 import pytest
+import requests
 
-from django_euler_oauth.client import ProviderClient
+from django_euler_oauth.client import ProviderClient, environment_settings, get_session
 from django_euler_oauth.errors import TransportError
 
-from .pki import Pki
-from .raw_server import WAIT, Link, answer, keep_alive, numbered, token_json
+from .support.pki import Pki
+from .support.raw_server import WAIT, Link, answer, keep_alive, numbered, token_json
 
 TOKEN = "/tiktok/oauth/token"
+URL = "https://tiktok.eulerstream.com/tiktok/oauth/token"
 
 pytestmark = pytest.mark.usefixtures("fresh_provider_session")
 
@@ -29,6 +33,38 @@ pytestmark = pytest.mark.usefixtures("fresh_provider_session")
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return Pki(tmp_path_factory.mktemp("pki"))
+
+
+# --- what is read from the environment, and when ------------------------------------
+
+def _requests_own(url: str) -> dict:
+    with requests.Session() as session:
+        return dict(session.merge_environment_settings(url, {}, None, None, None))
+
+
+def test_the_same_as_requests_and_a_change_is_seen(monkeypatch, tmp_path):
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY",
+                 "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    assert environment_settings(URL) == _requests_own(URL)
+    assert environment_settings(URL)["proxies"] == {}
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    got = environment_settings(URL)
+    assert got == _requests_own(URL)
+    assert got["proxies"]["https"] == "http://127.0.0.1:3128" and got["verify"] == str(bundle)
+    monkeypatch.setenv("NO_PROXY", "tiktok.eulerstream.com")
+    assert environment_settings(URL) == _requests_own(URL)
+    assert "https" not in environment_settings(URL)["proxies"]
+    assert environment_settings("https://other.example/x")["proxies"]["https"] == \
+        "http://127.0.0.1:3128"
+
+
+def test_the_session_itself_reads_no_environment():
+    # No .netrc credentials, no second walk of the environment per call.
+    assert get_session().trust_env is False
 
 
 # --- CA bundles ---------------------------------------------------------------------------

@@ -1,9 +1,12 @@
-"""Issue #11 items 4, 5, 6, 8 and 9: races around reconnects, deletions and the row lock.
+"""Races around reconnects, deletions and the row lock.
 
-Items 4 and 6 hold on every database (run on SQLite and PostgreSQL). Items 5, 8 and 9
-happen on PostgreSQL, where a deletion, a refresh and a request wait for each other's
-row locks: they run there (``-m postgres``) with real threads, each on its own
-database connection, and a loopback provider.
+A stale ``session_expired`` must leave a reconnect made meanwhile alone, and deleting a
+user sends ``disconnected`` once: these hold on every database (run on SQLite and
+PostgreSQL). A user deleted during a refresh, a connection deleted while a request waits
+for its lock, and ``lock_timeout`` after a refresh inside an outer transaction happen on
+PostgreSQL, where a deletion, a refresh and a request wait for each other's row locks:
+they run there (``-m postgres``) with real threads, each on its own database connection,
+and a loopback provider.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from django_euler_oauth.errors import NotConnected
 from django_euler_oauth.models import Connection
 from django_euler_oauth.refresh import refresh_connection
 
-from .loopback import Answer, Received, RotatingTokenEndpoint, token_body
+from .support.loopback import Answer, Received, RotatingTokenEndpoint, token_body
 
 TOKEN = "/tiktok/oauth/token"
 REVOKE = "/tiktok/oauth/revoke"
@@ -36,7 +39,7 @@ def revoked(provider: Any) -> list[str]:
     return [r.form["token"] for r in provider.requests_to(REVOKE)]
 
 
-# --- item 4: a stale session_expired must not destroy a fresh reconnect --------------------
+# --- a stale session_expired must not destroy a fresh reconnect ----------------------------
 
 def test_a_stale_session_expired_keeps_a_fresh_reconnect(browser, provider, oauth,
                                                           make_connection, user, recorder):
@@ -81,7 +84,7 @@ def test_a_current_session_expired_still_ends_the_grant(provider, oauth, make_co
     assert recorder.count("reauthorization_required") == 1
 
 
-# --- item 6: deleting a user sends disconnected ---------------------------------------------
+# --- deleting a user sends disconnected -----------------------------------------------------
 
 def test_deleting_a_user_sends_disconnected_once(provider, oauth, make_connection, user,
                                                  django_user_model, recorder):
@@ -109,7 +112,7 @@ def test_deleting_a_user_with_the_provider_down_says_so(provider, oauth, make_co
     assert [event["revoked_remotely"] for event in events] == [False]
 
 
-# --- PostgreSQL: items 5, 8, 9 ------------------------------------------------------------
+# --- PostgreSQL: deletions, refreshes and requests waiting for one row lock ---------------
 
 pg = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -1,4 +1,4 @@
-"""Issue #21 item 8: a re-authorize link is never refused for scopes already granted.
+"""A re-authorize link is never refused for scopes already granted.
 
 A site's ``EULER_OAUTH_KNOWN_SCOPES`` can lag behind what the provider granted (a scope
 Euler added, a list trimmed by hand). ``reauthorize_url`` asks again for every granted
@@ -21,8 +21,8 @@ from django_euler_oauth.models import Connection
 from django_euler_oauth.sandbox import controls
 from django_euler_oauth.state import SESSION_KEY
 
-from .sandbox_fixtures import SANDBOX_DATABASES, SandboxBrowser, query_of
-from .seed_messages import SEED_MESSAGES
+from .support.sandbox_fixtures import SANDBOX_DATABASES, SandboxBrowser, query_of
+from .support.seed_messages import SEED_MESSAGES
 
 #: A site whose known-scopes list does not name webcast:rankings (the provider grants it).
 WITHOUT_RANKINGS = [scope for scope in DEFAULT_KNOWN_SCOPES if scope != "webcast:rankings"]

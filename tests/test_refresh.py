@@ -30,7 +30,7 @@ from django_euler_oauth.refresh import (
     refresh_if_expiring,
 )
 
-from .loopback import Answer, RotatingTokenEndpoint, token_body
+from .support.loopback import Answer, RotatingTokenEndpoint, token_body
 
 TOKEN = "/tiktok/oauth/token"
 STORED = ("access_token", "refresh_token", "status", "status_reason", "scope", "expires_at",

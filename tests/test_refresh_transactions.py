@@ -28,7 +28,7 @@ from django_euler_oauth.errors import InvalidGrant, RetryableError
 from django_euler_oauth.models import Connection
 from django_euler_oauth.refresh import Outcome, refresh_connection, refresh_if_expiring
 
-from .loopback import Answer, token_body
+from .support.loopback import Answer, token_body
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -252,7 +252,7 @@ def test_an_outer_transaction_keeps_its_lock_timeout(provider, oauth, make_conne
 
 class _DatabaseLogHandler(logging.Handler):
     """A log handler that writes each record through the ORM in a transaction of its own
-    (as a "database log" package does): issue #21 item 7."""
+    (as a "database log" package does)."""
 
     def __init__(self) -> None:
         super().__init__(level=logging.WARNING)
@@ -316,8 +316,8 @@ def test_no_save_receiver_runs_between_the_answer_and_the_commit(
 
 def test_a_session_the_server_closed_is_replaced(provider, oauth, make_connection, user,
                                                  settings):
-    """Issue #21 item 3: with persistent connections and health checks, a refresh after
-    the database server ended the session reconnects instead of failing."""
+    """With persistent connections and health checks, a refresh after the database
+    server ended the session reconnects instead of failing."""
     provider.handle(TOKEN, lambda received: Answer(200, token_body(
         f"access-{len(provider.requests_to(TOKEN))}", "refresh-x")))
     conn = make_connection(user, oauth, expires_in=-5)

@@ -37,8 +37,8 @@ from django_euler_oauth.errors import EncryptionKeyError
 from django_euler_oauth.models import Connection, OAuthClient
 from django_euler_oauth.refresh import get_access_token, refresh_connection
 
-from .loopback import Answer, Received, RotatingTokenEndpoint
-from .raw_sql import raw_values
+from .support.loopback import Answer, Received, RotatingTokenEndpoint
+from .support.raw_sql import raw_values
 
 TOKEN = "/tiktok/oauth/token"
 OLD_KEY = "qZ4P0wq5lH2rL0h7pZ6gq0m2cZ9Q3Yx8v1b2n3m4k5A="  # tests/settings.py's key

@@ -20,7 +20,7 @@ from django_euler_oauth.sandbox import controls
 from django_euler_oauth.sandbox.models import AccessToken, AuthorizationCode, SandboxClient
 from django_euler_oauth.sandbox.setup import ensure_demo_client
 
-from .sandbox_fixtures import SANDBOX_DATABASES, TEST_SECRET
+from .support.sandbox_fixtures import SANDBOX_DATABASES, TEST_SECRET
 
 pytestmark = pytest.mark.django_db(databases=SANDBOX_DATABASES)
 

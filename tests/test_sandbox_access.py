@@ -1,4 +1,4 @@
-"""Issue #11 item 10: the sandbox's controls are for staff, and every change needs CSRF.
+"""The sandbox's controls are for staff, and every change needs CSRF.
 
 The control page and ``control/api`` change what every connected user sees (faults,
 expired sessions, latency). Anyone could read and change them, and a JSON POST to
@@ -19,7 +19,7 @@ from django.test import Client
 from django_euler_oauth.sandbox import controls
 from django_euler_oauth.sandbox.models import Fault
 
-from .sandbox_fixtures import SANDBOX_DATABASES
+from .support.sandbox_fixtures import SANDBOX_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=SANDBOX_DATABASES)
 PAGE = "/sandbox/control/"

@@ -12,7 +12,7 @@ import pytest
 from django_euler_oauth.sandbox.models import Fault, Grant
 from django_euler_oauth.sandbox.views.control import ACTIONS
 
-from .sandbox_fixtures import SANDBOX_DATABASES
+from .support.sandbox_fixtures import SANDBOX_DATABASES
 
 pytestmark = pytest.mark.django_db(databases=SANDBOX_DATABASES)
 PAGE = "/sandbox/control/"

@@ -26,7 +26,7 @@ from django_euler_oauth.sandbox.models import (
 )
 from django_euler_oauth.sandbox.setup import ensure_sandbox_client
 
-from .sandbox_fixtures import SANDBOX_DATABASES, TEST_SECRET
+from .support.sandbox_fixtures import SANDBOX_DATABASES, TEST_SECRET
 
 pytestmark = pytest.mark.django_db(databases=SANDBOX_DATABASES)
 

@@ -1,4 +1,4 @@
-"""Issue #21 item 4: no API key, token or client secret in error reports from the SDK helper.
+"""No API key, token or client secret in error reports from the SDK helper.
 
 The same family as :mod:`tests.test_error_reports` (``EulerAPI``), run over
 :func:`django_euler_oauth.sdk.call`: unhandled errors in a view reach
@@ -29,10 +29,8 @@ from django_euler_oauth import sdk
 from django_euler_oauth.errors import EulerOAuthError, ServerError
 from django_euler_oauth.models import Connection
 
-from .loopback import Answer, token_body
-from .test_error_reports import admin_mails as admin_mails  # fixtures
-from .test_error_reports import assert_clean, reports_of, without_source
-from .test_error_reports import web as web
+from .support.error_reports import assert_clean, reports_of, without_source
+from .support.loopback import Answer, token_body
 
 TOKEN = "/tiktok/oauth/token"
 MUTES = "/webcast/rooms/r1/moderation/mutes"
@@ -86,9 +84,9 @@ def assert_mailed_clean() -> None:
     Answer(200, {"message": "no code"}),
     Answer(reset=True),
 ], ids=["server-error", "unreadable", "reset"])
-def test_a_failing_sdk_call_reports_no_secret(admin_mails, web, conn, provider, answer):
+def test_a_failing_sdk_call_reports_no_secret(admin_mails, reporting_web, conn, provider, answer):
     provider.queue(MUTES, answer)
-    response = web.get(f"/boom/sdk/{conn.pk}/")
+    response = reporting_web.get(f"/boom/sdk/{conn.pk}/")
     assert response.status_code == 500
     assert provider.requests_to(MUTES), "the SDK made the call"
     sent = {k.lower(): v for k, v in provider.requests_to(MUTES)[0].headers.items()}
@@ -96,13 +94,13 @@ def test_a_failing_sdk_call_reports_no_secret(admin_mails, web, conn, provider, 
     assert_mailed_clean()
 
 
-def test_a_failed_refresh_inside_an_sdk_call_reports_no_secret(admin_mails, web, conn,
+def test_a_failed_refresh_inside_an_sdk_call_reports_no_secret(admin_mails, reporting_web, conn,
                                                                provider):
     """token_expired, then the refresh's answer holds new tokens but is refused (not
     Bearer): the refresh's frames held the client secret and both refresh tokens."""
     provider.queue(MUTES, Answer(401, {"code": 401, "error": {"error": "token_expired"}}))
     provider.queue(TOKEN, Answer(200, token_body(NEW_ACCESS, NEW_REFRESH, token_type="mac")))
-    response = web.get(f"/boom/sdk/{conn.pk}/")
+    response = reporting_web.get(f"/boom/sdk/{conn.pk}/")
     assert response.status_code == 500
     assert provider.requests_to(TOKEN)
     assert_mailed_clean()
@@ -110,10 +108,10 @@ def test_a_failed_refresh_inside_an_sdk_call_reports_no_secret(admin_mails, web,
 
 # --- the technical 500 page, reporter text, signal arguments, pickled errors ------------
 
-def test_the_debug_technical_500_page_shows_no_secret(web, conn, provider, settings):
+def test_the_debug_technical_500_page_shows_no_secret(reporting_web, conn, provider, settings):
     settings.DEBUG = True
     provider.queue(MUTES, Answer(500, {"code": 500, "message": "boom"}))
-    response = web.get(f"/boom/sdk/{conn.pk}/")
+    response = reporting_web.get(f"/boom/sdk/{conn.pk}/")
     assert response.status_code == 500
     page = response.content.decode()
     assert "ServerError" in page and "Local vars" in page  # the technical page

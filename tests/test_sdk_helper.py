@@ -32,11 +32,10 @@ from django_euler_oauth.errors import (
 )
 from django_euler_oauth.models import Connection
 
-from .loopback import Answer, Received, RotatingTokenEndpoint
-from .raw_server import Link, RawServer
-from .sandbox_fixtures import SANDBOX_DATABASES
-from .test_api_typed import SAMPLES, connect_all_scopes
-from .threads import in_threads
+from .support.loopback import Answer, Received, RotatingTokenEndpoint
+from .support.raw_server import Link, RawServer
+from .support.sandbox_fixtures import SAMPLES, SANDBOX_DATABASES, connect_all_scopes
+from .support.threads import in_threads
 
 TOKEN = "/tiktok/oauth/token"
 REVOKE = "/tiktok/oauth/revoke"
@@ -159,7 +158,7 @@ def test_euler_sdk_gives_client_and_fresh_token(provider, oauth, user, make_conn
     assert "x-api-key" not in {k.lower() for k in provider.requests_to(MUTES)[0].headers}
 
 
-# --- the same deadline and size limit as our own calls (#21 item 5) -------------------
+# --- the same deadline and size limit as our own calls --------------------------------
 
 @pytest.fixture
 def raw_conn(make_client: Any, make_connection: Any, user: Any,
@@ -248,7 +247,7 @@ def test_a_streamed_huge_answer_is_cut_at_the_limit_in_the_sdk_call(raw_server, 
 
 def test_the_sdk_call_goes_through_the_process_wide_session(raw_server, raw_conn):
     """Kept alive between calls (one connection), sent with our User-Agent and key."""
-    from .raw_server import answer, keep_alive
+    from .support.raw_server import answer, keep_alive
 
     server = raw_server(keep_alive(lambda n: answer(b'{"code": 200, "message": "ok"}')))
     connection = raw_conn(server)

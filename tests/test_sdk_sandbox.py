@@ -27,7 +27,7 @@ from django_euler_oauth.endpoints import ENDPOINTS, SPEC_SCOPES
 from django_euler_oauth.sandbox import controls
 from django_euler_oauth.sandbox.models import SandboxClient
 
-from .sandbox_fixtures import SANDBOX_DATABASES, TEST_SECRET, SandboxBrowser, query_of
+from .support.sandbox_fixtures import SANDBOX_DATABASES, TEST_SECRET, SandboxBrowser, query_of
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=SANDBOX_DATABASES)
 

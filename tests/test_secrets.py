@@ -32,7 +32,7 @@ from django_euler_oauth.models import Connection, OAuthClient
 from django_euler_oauth.refresh import refresh_connection
 from django_euler_oauth.state import PendingAuthorization
 
-from .loopback import Answer, Received, ScriptedProvider, token_body
+from .support.loopback import Answer, Received, ScriptedProvider, token_body
 
 TOKEN = "/tiktok/oauth/token"
 REVOKE = "/tiktok/oauth/revoke"

@@ -20,9 +20,9 @@ from django_euler_oauth.adapter import AccountAdapter
 from django_euler_oauth.models import Connection
 from django_euler_oauth.sandbox.models import Grant
 
-from .sandbox_fixtures import SANDBOX_DATABASES, SandboxBrowser
-from .test_signin import STREAMER, VIEWER, connect, sign_in, snapshot
-from .test_signin import oauth as oauth  # fixture
+from .support.sandbox_fixtures import SANDBOX_DATABASES, SandboxBrowser
+from .support.signin import STREAMER, VIEWER, connect, sign_in
+from .support.snapshots import stored_snapshot
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=SANDBOX_DATABASES)
 
@@ -41,7 +41,8 @@ def signed_in_as(browser: Client) -> str | None:
     return browser.get("/current/").json()["user"]
 
 
-def test_a_disconnected_account_never_signs_in_its_former_user(client, oauth, sandbox_browser):
+def test_a_disconnected_account_never_signs_in_its_former_user(client, signin_oauth,
+                                                               sandbox_browser):
     sign_in(client, sandbox_browser, STREAMER)
     alice = get_user_model().objects.get()
     alice.set_password("a password, so disconnecting is not refused")
@@ -63,7 +64,7 @@ def test_a_disconnected_account_never_signs_in_its_former_user(client, oauth, sa
     assert old.status == Connection.Status.REVOKED and not old.access_token
 
 
-def test_a_disconnected_account_can_be_connected_by_another_user(client, oauth,
+def test_a_disconnected_account_can_be_connected_by_another_user(client, signin_oauth,
                                                                  sandbox_browser,
                                                                  django_user_model):
     sign_in(client, sandbox_browser, STREAMER)
@@ -84,7 +85,7 @@ def test_a_disconnected_account_can_be_connected_by_another_user(client, oauth,
     assert Connection.objects.get(user=bob).status == Connection.Status.ACTIVE
 
 
-def test_a_disconnected_account_with_sign_up_closed_signs_in_no_one(client, oauth,
+def test_a_disconnected_account_with_sign_up_closed_signs_in_no_one(client, signin_oauth,
                                                                     sandbox_browser, settings):
     sign_in(client, sandbox_browser, STREAMER)
     alice = get_user_model().objects.get()
@@ -93,30 +94,30 @@ def test_a_disconnected_account_with_sign_up_closed_signs_in_no_one(client, oaut
     client.force_login(alice)
     client.post("/oauth/disconnect/", {})
     settings.EULER_OAUTH_SIGNUP = False
-    before, grants = snapshot(), live_grants()
+    before, grants = stored_snapshot(), live_grants()
     stranger = Client()
     with SandboxBrowser() as browser:
         answer = sign_in(stranger, browser, STREAMER)
     assert answer.status_code == 403 and b"Sign-up is closed" in answer.content
     assert signed_in_as(stranger) is None
-    assert snapshot() == before and live_grants() == grants
+    assert stored_snapshot() == before and live_grants() == grants
 
 
 @pytest.mark.parametrize("kind", ["is_staff", "is_superuser"])
-def test_staff_sign_in_with_their_password_unless_the_site_allows(client, oauth,
+def test_staff_sign_in_with_their_password_unless_the_site_allows(client, signin_oauth,
                                                                    sandbox_browser, settings,
                                                                    kind):
     sign_in(client, sandbox_browser, STREAMER)
     user = get_user_model().objects.get()
     setattr(user, kind, True)
     user.save()
-    before, grants = snapshot(), live_grants()
+    before, grants = stored_snapshot(), live_grants()
     browser = Client()
     with SandboxBrowser() as provider_browser:
         answer = sign_in(browser, provider_browser, STREAMER)
     assert answer.status_code == 403 and b"Sign in with your password" in answer.content
     assert signed_in_as(browser) is None
-    assert snapshot() == before and live_grants() == grants  # stored nothing, revoked it
+    assert stored_snapshot() == before and live_grants() == grants  # stored nothing, revoked it
 
     settings.EULER_OAUTH_STAFF_SIGN_IN = True
     with SandboxBrowser() as provider_browser:
@@ -124,45 +125,45 @@ def test_staff_sign_in_with_their_password_unless_the_site_allows(client, oauth,
     assert signed_in_as(browser) == user.get_username()
 
 
-def test_the_adapter_decides_who_may_sign_in(client, oauth, sandbox_browser, settings):
+def test_the_adapter_decides_who_may_sign_in(client, signin_oauth, sandbox_browser, settings):
     sign_in(client, sandbox_browser, STREAMER)
     settings.EULER_OAUTH_ACCOUNT_ADAPTER = "tests.test_sign_in_refusals.NoOneAdapter"
-    before = snapshot()
+    before = stored_snapshot()
     browser = Client()
     with SandboxBrowser() as provider_browser:
         answer = sign_in(browser, provider_browser, STREAMER)
     assert answer.status_code == 403
     assert b"does not let the account linked to @sandbox_streamer" in answer.content
-    assert signed_in_as(browser) is None and snapshot() == before
+    assert signed_in_as(browser) is None and stored_snapshot() == before
     # A new account is asked about too: refused, no user is made.
     with SandboxBrowser() as provider_browser:
         assert sign_in(Client(), provider_browser, VIEWER).status_code == 403
     assert get_user_model().objects.count() == 1
 
 
-def test_a_disabled_users_refused_sign_in_changes_nothing(client, oauth, sandbox_browser):
+def test_a_disabled_users_refused_sign_in_changes_nothing(client, signin_oauth, sandbox_browser):
     sign_in(client, sandbox_browser, STREAMER)
     user = get_user_model().objects.get()
     user.is_active = False
     user.save()
     Connection.objects.update(status=Connection.Status.REAUTHORIZATION_REQUIRED)
-    before, grants = snapshot(), live_grants()
+    before, grants = stored_snapshot(), live_grants()
     browser = Client()
     with SandboxBrowser() as provider_browser:
         answer = sign_in(browser, provider_browser, STREAMER)
     assert answer.status_code == 403 and b"disabled" in answer.content
-    assert snapshot() == before  # not made active again with the new tokens
+    assert stored_snapshot() == before  # not made active again with the new tokens
     assert Connection.objects.get().status == Connection.Status.REAUTHORIZATION_REQUIRED
     assert live_grants() == grants
 
 
-def test_a_refused_takeover_revokes_the_grant_it_made(client, oauth, sandbox_browser,
+def test_a_refused_takeover_revokes_the_grant_it_made(client, signin_oauth, sandbox_browser,
                                                      django_user_model):
     sign_in(client, sandbox_browser, STREAMER)
     bob = django_user_model.objects.create_user("bob", password="pw")
     other = Client()
     other.force_login(bob)
-    before, grants = snapshot(), live_grants()
+    before, grants = stored_snapshot(), live_grants()
     with SandboxBrowser() as browser:
         assert connect(other, browser, STREAMER).status_code == 409
-    assert snapshot() == before and live_grants() == grants
+    assert stored_snapshot() == before and live_grants() == grants

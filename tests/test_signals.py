@@ -13,8 +13,8 @@ from django_euler_oauth.models import Connection
 from django_euler_oauth.refresh import refresh_connection
 from django_euler_oauth.revocation import disconnect, expire_session
 
-from .loopback import Answer, RotatingTokenEndpoint, token_body
-from .threads import in_threads
+from .support.loopback import Answer, RotatingTokenEndpoint, token_body
+from .support.threads import in_threads
 
 TOKEN = "/tiktok/oauth/token"
 REVOKE = "/tiktok/oauth/revoke"

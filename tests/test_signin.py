@@ -1,4 +1,4 @@
-"""Sign in with TikTok, several accounts per user, no takeover (issue #18).
+"""Sign in with TikTok, several accounts per user, no takeover.
 
 Real HTTP to the sandbox provider on the loopback live server; the site is driven with
 Django's test client, the sandbox's screens with :class:`SandboxBrowser` (which picks
@@ -8,16 +8,13 @@ token ciphertexts compared.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import requests
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in
 from django.core.checks import ERROR, WARNING, run_checks
-from django.db import connection as db
 from django.test import Client
 
 from django_euler_oauth import signals
@@ -25,24 +22,18 @@ from django_euler_oauth.adapter import AccountAdapter
 from django_euler_oauth.models import Connection
 from django_euler_oauth.sandbox.models import FakeAccount
 
-from .sandbox_fixtures import SANDBOX_DATABASES, SandboxBrowser, query_of
+from .support.sandbox_fixtures import SANDBOX_DATABASES, SandboxBrowser, query_of
+from .support.signin import STREAMER, VIEWER, connect, sign_in
+from .support.snapshots import stored_snapshot
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=SANDBOX_DATABASES)
 
-SCOPES = "webcast:fetch user:info"
-STREAMER, VIEWER = "sandbox_streamer", "sandbox_viewer"
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 class ClosedAdapter(AccountAdapter):
     def is_signup_allowed(self, request: Any, userinfo: dict[str, Any]) -> bool:
         return False
-
-
-@pytest.fixture
-def oauth(make_sandbox_oauth: Any) -> Any:
-    _sandbox, oauth = make_sandbox_oauth(scopes=SCOPES, slug="tiktok")
-    return oauth
 
 
 @pytest.fixture
@@ -62,37 +53,7 @@ def events() -> Any:
     user_logged_in.disconnect(on_logged_in)
 
 
-def sign_in(client: Client, browser: SandboxBrowser, account: str, *, next_url: str = "",
-            slug: str = "") -> Any:
-    """The login page, its button, the sandbox's screens as ``account``, the callback."""
-    page = client.get("/oauth/login/", {"next": next_url} if next_url else {})
-    assert page.status_code == 200 and b"Sign in with TikTok" in page.content
-    started = client.post("/oauth/login/", {"next": next_url, "client": slug})
-    assert started.status_code == 302, started.content[:300]
-    back = browser.authorize(started["Location"], account=account)
-    assert urlsplit(back).path == "/oauth/callback/"
-    return client.get("/oauth/callback/", query_of(back))
-
-
-def connect(client: Client, browser: SandboxBrowser, account: str) -> Any:
-    started = client.get("/oauth/authorize/", {"next": "/current/"})
-    assert started.status_code == 302, started.content[:300]
-    back = browser.authorize(started["Location"], account=account)
-    return client.get("/oauth/callback/", query_of(back))
-
-
-def snapshot() -> list[tuple[Any, ...]]:
-    """Every connection row as stored (token columns as fingerprints of the ciphertext)."""
-    with db.cursor() as cursor:
-        cursor.execute("SELECT id, user_id, client_id, external_id, external_username, status, "
-                       "access_token, refresh_token FROM django_euler_oauth_connection "
-                       "ORDER BY id")
-        rows = cursor.fetchall()
-    return [(*row[:6], hashlib.sha256(row[6].encode()).hexdigest(),
-             hashlib.sha256(row[7].encode()).hexdigest()) for row in rows]
-
-
-def test_sign_up_then_sign_in_again(client, oauth, sandbox_browser, events):
+def test_sign_up_then_sign_in_again(client, signin_oauth, sandbox_browser, events):
     users = get_user_model().objects
     response = sign_in(client, sandbox_browser, STREAMER, next_url="/current/")
     assert response.status_code == 302 and response["Location"] == "/current/"
@@ -122,7 +83,7 @@ def test_sign_up_then_sign_in_again(client, oauth, sandbox_browser, events):
     assert len(events["signed_up"]) == 1 and len(events["logged_in"]) == 2
 
 
-def test_the_login_page_never_redirects_and_needs_csrf(oauth):
+def test_the_login_page_never_redirects_and_needs_csrf(signin_oauth):
     strict = Client(enforce_csrf_checks=True)
     page = strict.get("/oauth/login/", {"next": "/current/"})
     assert page.status_code == 200 and b'method="post"' in page.content
@@ -133,12 +94,13 @@ def test_the_login_page_never_redirects_and_needs_csrf(oauth):
 @pytest.mark.parametrize("given, expected", [("/current/", "/current/"),
                                              ("//evil.example/x", "/"),
                                              ("https://evil.example/", "/")])
-def test_next_stays_local(client, oauth, sandbox_browser, given, expected):
+def test_next_stays_local(client, signin_oauth, sandbox_browser, given, expected):
     assert sign_in(client, sandbox_browser, STREAMER, next_url=given)["Location"] == expected
 
 
 @pytest.mark.parametrize("how", ["setting", "adapter"])
-def test_sign_up_closed_creates_nothing(client, oauth, sandbox_browser, settings, how, events):
+def test_sign_up_closed_creates_nothing(client, signin_oauth, sandbox_browser, settings, how,
+                                        events):
     if how == "setting":
         settings.EULER_OAUTH_SIGNUP = False
     else:
@@ -150,7 +112,7 @@ def test_sign_up_closed_creates_nothing(client, oauth, sandbox_browser, settings
     assert events["signed_up"] == [] and client.get("/current/").json()["user"] is None
 
 
-def test_a_reused_or_forged_state_signs_no_one_in(client, oauth, sandbox_browser):
+def test_a_reused_or_forged_state_signs_no_one_in(client, signin_oauth, sandbox_browser):
     started = client.post("/oauth/login/", {})
     back = sandbox_browser.authorize(started["Location"], account=STREAMER)
     assert client.get("/oauth/callback/", query_of(back)).status_code == 302
@@ -163,7 +125,7 @@ def test_a_reused_or_forged_state_signs_no_one_in(client, oauth, sandbox_browser
     assert client.get("/current/").json()["user"] is None
 
 
-def test_several_accounts_and_switching(client, oauth, sandbox_browser):
+def test_several_accounts_and_switching(client, signin_oauth, sandbox_browser):
     sign_in(client, sandbox_browser, STREAMER)
     first = client.get("/current/").json()
     assert first["account"] == STREAMER
@@ -190,7 +152,7 @@ def test_several_accounts_and_switching(client, oauth, sandbox_browser):
     assert Connection.objects.get(pk=viewer.pk).access_token != before
 
 
-def test_switch_refuses_a_connection_the_user_may_not_use(client, oauth, sandbox_browser,
+def test_switch_refuses_a_connection_the_user_may_not_use(client, signin_oauth, sandbox_browser,
                                                          django_user_model):
     sign_in(client, sandbox_browser, STREAMER)
     theirs = Connection.objects.get()
@@ -207,10 +169,10 @@ def test_switch_refuses_a_connection_the_user_may_not_use(client, oauth, sandbox
         assert other.get("/current/").json() == {"user": "bob", "pk": None, "account": None}
 
 
-def test_a_takeover_is_refused_and_changes_nothing(client, oauth, sandbox_browser,
+def test_a_takeover_is_refused_and_changes_nothing(client, signin_oauth, sandbox_browser,
                                                    django_user_model, recorder):
     sign_in(client, sandbox_browser, STREAMER)
-    before, signalled = snapshot(), recorder.count("connected")
+    before, signalled = stored_snapshot(), recorder.count("connected")
     bob = django_user_model.objects.create_user("bob", password="pw")
     other = Client()
     other.force_login(bob)
@@ -219,7 +181,7 @@ def test_a_takeover_is_refused_and_changes_nothing(client, oauth, sandbox_browse
     assert response.status_code == 409
     assert b"@sandbox_streamer" in response.content
     assert b"belongs to another user" in response.content
-    assert snapshot() == before
+    assert stored_snapshot() == before
     assert not Connection.objects.filter(user=bob).exists()
     assert recorder.count("connected") == signalled
     # Signing in as that account still gives the first user, not bob.
@@ -229,14 +191,14 @@ def test_a_takeover_is_refused_and_changes_nothing(client, oauth, sandbox_browse
     assert third.get("/current/").json()["user"] == STREAMER
 
 
-def test_the_last_way_in_is_not_disconnected(client, oauth, sandbox_browser):
+def test_the_last_way_in_is_not_disconnected(client, signin_oauth, sandbox_browser):
     sign_in(client, sandbox_browser, STREAMER)
     only = Connection.objects.get()
-    before = snapshot()
+    before = stored_snapshot()
     response = client.post("/oauth/disconnect/",
                            {"connection": only.pk, "next": "/oauth/accounts/"}, follow=True)
     assert b"only way to sign in" in response.content
-    assert snapshot() == before
+    assert stored_snapshot() == before
     # With a second account connected, the first may go.
     connect(client, sandbox_browser, VIEWER)
     response = client.post("/oauth/disconnect/", {"connection": only.pk, "next": "/current/"})
@@ -249,7 +211,7 @@ def test_the_last_way_in_is_not_disconnected(client, oauth, sandbox_browser):
     assert Connection.objects.get(pk=viewer.pk).status == Connection.Status.ACTIVE
 
 
-def test_two_browsers_sign_in_as_two_accounts_at_once(oauth):
+def test_two_browsers_sign_in_as_two_accounts_at_once(signin_oauth):
     first, second = Client(), Client()
     started = [c.post("/oauth/login/", {"next": "/current/"}) for c in (first, second)]
     with SandboxBrowser() as one, SandboxBrowser() as two:
@@ -295,7 +257,7 @@ def test_the_backend_check(settings):
     assert found[0].level == WARNING  # a warning: connect-only sites keep starting
 
 
-def test_without_the_backend_sign_in_starts_nothing(client, oauth, settings):
+def test_without_the_backend_sign_in_starts_nothing(client, signin_oauth, settings):
     settings.AUTHENTICATION_BACKENDS = [MODEL_BACKEND]
     for response in (client.get("/oauth/login/"), client.post("/oauth/login/")):
         assert response.status_code == 400
@@ -304,8 +266,8 @@ def test_without_the_backend_sign_in_starts_nothing(client, oauth, settings):
     assert get_user_model().objects.count() == 0
 
 
-def test_backend_removed_mid_sign_in_creates_no_user(client, oauth, sandbox_browser, settings,
-                                                   events):
+def test_backend_removed_mid_sign_in_creates_no_user(client, signin_oauth, sandbox_browser,
+                                                   settings, events):
     started = client.post("/oauth/login/")
     assert started.status_code == 302
     back = sandbox_browser.authorize(started["Location"], account=STREAMER)

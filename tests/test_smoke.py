@@ -6,7 +6,7 @@ from django.db import connection as db
 
 from django_euler_oauth.models import Connection
 
-from .loopback import Answer, token_body
+from .support.loopback import Answer, token_body
 
 
 def test_connect_flow_stores_encrypted_tokens(client, user, provider, make_client):

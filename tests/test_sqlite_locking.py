@@ -1,4 +1,4 @@
-"""Issue #11 item 2: on SQLite, writers wait for the write lock instead of failing.
+"""On SQLite, writers wait for the write lock instead of failing.
 
 A SQLite *file* (an in-memory database is private to one process) shared by real
 threads, each with its own connection, in a worker process configured like a site
@@ -31,7 +31,7 @@ import pytest
 
 from django_euler_oauth.checks import check_sqlite_transactions
 
-from .loopback import RotatingTokenEndpoint
+from .support.loopback import RotatingTokenEndpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "/tiktok/oauth/token"

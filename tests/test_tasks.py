@@ -16,8 +16,8 @@ celery = pytest.importorskip("celery")
 
 from django_euler_oauth.models import Connection  # noqa: E402
 
-from .loopback import RotatingTokenEndpoint  # noqa: E402
-from .test_commands import make_many  # noqa: E402
+from .support.commands import make_many  # noqa: E402
+from .support.loopback import RotatingTokenEndpoint  # noqa: E402
 
 TOKEN = "/tiktok/oauth/token"
 ROOT = Path(__file__).resolve().parent.parent

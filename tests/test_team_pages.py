@@ -13,9 +13,6 @@ from django.utils import timezone
 from django_euler_oauth import team_views, teams
 from django_euler_oauth.models import AuditEntry, Delegation, Invitation
 
-from .test_audit import conn as conn  # fixtures: @streamer and its moderator
-from .test_audit import moderator as moderator
-
 
 def _invite(client: Any, conn: Any, **extra: Any) -> Any:
     return client.post("/oauth/team/", {"connection": conn.pk, "scope": ["webcast:mute"],
@@ -30,10 +27,10 @@ def _link(page: Any) -> str:
 
 @pytest.mark.django_db
 def test_the_end_of_access_chosen_on_the_team_page_reaches_the_delegation(
-        client, conn, user, moderator):
+        client, team_conn, user, moderator):
     client.force_login(user)
     tomorrow = timezone.localdate() + datetime.timedelta(days=1)
-    page = _invite(client, conn, until=tomorrow.isoformat())
+    page = _invite(client, team_conn, until=tomorrow.isoformat())
     assert page.status_code == 200
     invitation = Invitation.objects.get()
     ends = invitation.delegation_expires_at
@@ -55,13 +52,13 @@ def test_the_end_of_access_chosen_on_the_team_page_reaches_the_delegation(
     ("past", "The end of access must be in the future."),
     ("far", "Choose an end of access within ten years."),
 ])
-def test_a_bad_end_of_access_is_refused_and_creates_nothing(client, conn, user, until,
+def test_a_bad_end_of_access_is_refused_and_creates_nothing(client, team_conn, user, until,
                                                               says):
     today = timezone.localdate()
     value = {"past": (today - datetime.timedelta(days=1)).isoformat(),
              "far": (today + datetime.timedelta(days=20 * 366)).isoformat()}.get(until, until)
     client.force_login(user)
-    page = _invite(client, conn, until=value)
+    page = _invite(client, team_conn, until=value)
     assert page.status_code == 200
     html = page.content.decode()
     assert says in html and 'id="invitation-link"' not in html
@@ -69,18 +66,18 @@ def test_a_bad_end_of_access_is_refused_and_creates_nothing(client, conn, user, 
 
 
 @pytest.mark.django_db
-def test_an_empty_end_of_access_means_until_revoked(client, conn, user):
+def test_an_empty_end_of_access_means_until_revoked(client, team_conn, user):
     client.force_login(user)
-    _invite(client, conn, until="")
+    _invite(client, team_conn, until="")
     assert Invitation.objects.get().delegation_expires_at is None
     assert team_views.access_end(None) is None
 
 
 @pytest.mark.django_db
-def test_an_invitation_whose_access_has_ended_cannot_be_accepted(client, conn, user,
+def test_an_invitation_whose_access_has_ended_cannot_be_accepted(client, team_conn, user,
                                                                   moderator):
     soon = timezone.now() + datetime.timedelta(minutes=5)
-    _invitation, token = teams.create_invitation(conn, "webcast:mute", by=user,
+    _invitation, token = teams.create_invitation(team_conn, "webcast:mute", by=user,
                                                  delegation_expires_at=soon)
     Invitation.objects.update(delegation_expires_at=timezone.now()
                               - datetime.timedelta(seconds=1))
@@ -94,22 +91,22 @@ def test_an_invitation_whose_access_has_ended_cannot_be_accepted(client, conn, u
 
 
 @pytest.mark.django_db
-def test_a_grant_or_invitation_ending_in_the_past_is_refused(conn, user, moderator):
+def test_a_grant_or_invitation_ending_in_the_past_is_refused(team_conn, user, moderator):
     past = timezone.now() - datetime.timedelta(hours=1)
     with pytest.raises(ValidationError) as grant_err:
-        teams.grant(conn, moderator, "webcast:mute", by=user, expires_at=past)
+        teams.grant(team_conn, moderator, "webcast:mute", by=user, expires_at=past)
     with pytest.raises(ValidationError) as invite_err:
-        teams.create_invitation(conn, "webcast:mute", by=user, delegation_expires_at=past)
+        teams.create_invitation(team_conn, "webcast:mute", by=user, delegation_expires_at=past)
     assert grant_err.value.code == invite_err.value.code == "ends_in_past"
     assert Delegation.objects.count() == 0 and Invitation.objects.count() == 0
 
 
 @pytest.mark.django_db
-def test_the_admin_refuses_to_grant_a_delegation_at_all(admin_browser, conn, moderator):
+def test_the_admin_refuses_to_grant_a_delegation_at_all(admin_browser, team_conn, moderator):
     url = "/admin/django_euler_oauth/delegation/add/"
     past = timezone.localtime() - datetime.timedelta(days=1)
     refused = admin_browser.post(url, {
-        "connection": conn.pk, "user": moderator.pk, "scopes": "webcast:mute",
+        "connection": team_conn.pk, "user": moderator.pk, "scopes": "webcast:mute",
         "expires_at_0": past.date().isoformat(), "expires_at_1": "12:00:00"})
     assert refused.status_code == 403
     assert Delegation.objects.count() == 0
@@ -121,12 +118,12 @@ def _entry(conn: Any, who: Any, endpoint: str, outcome: str = "ok", **extra: Any
 
 
 @pytest.mark.django_db
-def test_the_audit_filters_offer_what_the_trail_holds(client, conn, user, moderator,
+def test_the_audit_filters_offer_what_the_trail_holds(client, team_conn, user, moderator,
                                                       django_user_model):
     other = django_user_model.objects.create_user("eve", "eve@example.com", "pw")
-    _entry(conn, moderator, "mute_room_user", target="viewer-7")
-    _entry(conn, moderator, "send_room_chat", "not_delegated")
-    _entry(conn, other, "ban_room_user", target="viewer-9")
+    _entry(team_conn, moderator, "mute_room_user", target="viewer-7")
+    _entry(team_conn, moderator, "send_room_chat", "not_delegated")
+    _entry(team_conn, other, "ban_room_user", target="viewer-9")
     client.force_login(user)
     page = client.get("/oauth/team/audit/").content.decode()
     for value in ("mod", "eve", "mute_room_user", "send_room_chat", "ban_room_user",
@@ -145,11 +142,11 @@ def test_the_audit_filters_offer_what_the_trail_holds(client, conn, user, modera
 
 
 @pytest.mark.django_db
-def test_the_audit_page_says_when_it_shows_only_the_newest(client, conn, user, moderator,
+def test_the_audit_page_says_when_it_shows_only_the_newest(client, team_conn, user, moderator,
                                                           monkeypatch):
     monkeypatch.setattr(team_views, "AUDIT_PAGE_SIZE", 3)
     for n in range(4):
-        _entry(conn, moderator, "mute_room_user", target=f"viewer-{n}")
+        _entry(team_conn, moderator, "mute_room_user", target=f"viewer-{n}")
     client.force_login(user)
     page = client.get("/oauth/team/audit/").content.decode()
     assert page.count('class="euler-audit-entry"') == 3

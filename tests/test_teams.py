@@ -1,4 +1,4 @@
-"""Teams (#19): delegations and invitations, acting as the streamer, against the sandbox.
+"""Teams: delegations and invitations, acting as the streamer, against the sandbox.
 
 Every refusal is counted on the provider side (the sandbox's call counters): it
 must send nothing, write a refused audit row, and change no other row.
@@ -20,20 +20,9 @@ from django_euler_oauth.models import AuditEntry, Connection, Delegation, Invita
 from django_euler_oauth.revocation import disconnect
 from django_euler_oauth.sandbox import controls
 
-from .test_api_typed import SAMPLES, connect_all_scopes, sandbox_db
+from .support.sandbox_fixtures import SAMPLES, sandbox_db
 
 MODERATION = "webcast:mute webcast:ban webcast:sensitive_words"
-
-
-@pytest.fixture
-def moderator(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("mod", "mod@example.com", "pw")
-
-
-@pytest.fixture
-def streamer(client: Any, user: Any, make_sandbox_oauth: Any,
-             sandbox_browser: Any) -> Connection:
-    return connect_all_scopes(client, user, make_sandbox_oauth, sandbox_browser)
 
 
 def rows() -> dict[str, int]:

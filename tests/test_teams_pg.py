@@ -1,4 +1,4 @@
-"""Teams (#19) on PostgreSQL: many delegates at once on one streamer's connection.
+"""Teams on PostgreSQL: many delegates at once on one streamer's connection.
 
 Sixteen delegates call with an expired access token: the owner's connection is
 refreshed once at the provider (the same single-flight refresh the owner's own
@@ -23,8 +23,7 @@ from django_euler_oauth.models import AuditEntry, Connection
 from django_euler_oauth.revocation import disconnect
 from django_euler_oauth.sandbox import controls
 
-from .sandbox_fixtures import SANDBOX_DATABASES
-from .test_api_typed import SAMPLES, connect_all_scopes
+from .support.sandbox_fixtures import SAMPLES, SANDBOX_DATABASES, connect_all_scopes
 
 pytestmark = [pytest.mark.postgres,
               pytest.mark.django_db(transaction=True, databases=SANDBOX_DATABASES)]

@@ -1,5 +1,5 @@
-"""Teams (#19): no secret in an error report of a delegate's failing call, nor in its
-audit row; a NotDelegated escaping a view is a 403, not a 500 report."""
+"""Teams: no secret in an error report of a delegate's failing call, nor in its audit
+row; a NotDelegated escaping a view is a 403, not a 500 report."""
 
 from __future__ import annotations
 
@@ -14,11 +14,8 @@ from django_euler_oauth import teams
 from django_euler_oauth.api import EulerAPI
 from django_euler_oauth.models import AuditEntry, Connection
 
-from .loopback import Answer
-from .test_error_reports import admin_mails as admin_mails  # fixtures
-from .test_error_reports import assert_clean, assert_reported
-from .test_error_reports import conn as conn
-from .test_error_reports import oauth_client as oauth_client
+from .support.error_reports import assert_clean, assert_reported
+from .support.loopback import Answer
 
 GALLERY = "/webcast/anchors/streamer/gift_gallery"
 
@@ -45,12 +42,12 @@ def moderator_web(django_user_model: Any) -> tuple[Any, Client]:
     return moderator, web
 
 
-def test_a_delegates_failing_call_reports_no_secret(admin_mails, moderator_web, conn,
+def test_a_delegates_failing_call_reports_no_secret(admin_mails, moderator_web, reporting_conn,
                                                     user, provider):
     moderator, web = moderator_web
-    teams.grant(conn, moderator, "webcast:fetch", by=user)
+    teams.grant(reporting_conn, moderator, "webcast:fetch", by=user)
     provider.queue(GALLERY, Answer(500, {"error": "server_error"}))
-    response = web.get(f"/boom/delegate/{conn.pk}/")
+    response = web.get(f"/boom/delegate/{reporting_conn.pk}/")
     assert response.status_code == 500
     assert_reported(admin_mails)
     entry = AuditEntry.objects.get()
@@ -58,9 +55,9 @@ def test_a_delegates_failing_call_reports_no_secret(admin_mails, moderator_web, 
     assert_clean("audit row", repr(list(AuditEntry.objects.values())))
 
 
-def test_not_delegated_in_a_view_is_a_403_and_no_report(admin_mails, moderator_web, conn):
+def test_not_delegated_in_a_view_is_a_403_and_no_report(admin_mails, moderator_web, reporting_conn):
     _moderator, web = moderator_web
-    response = web.get(f"/boom/delegate/{conn.pk}/")
+    response = web.get(f"/boom/delegate/{reporting_conn.pk}/")
     assert response.status_code == 403
     assert len(admin_mails) == 0
     assert AuditEntry.objects.get().outcome == "not_delegated"

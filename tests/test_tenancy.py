@@ -1,5 +1,5 @@
 """Runs ``tests/tenancy/cases.py`` in a pytest process of its own, with a UUID-keyed
-custom user model and two tenants' databases behind a router (issue #21 items 1, 2)."""
+custom user model and two tenants' databases behind a router."""
 
 from __future__ import annotations
 

@@ -17,8 +17,8 @@ from django_euler_oauth.models import Connection
 from django_euler_oauth.signals import connected
 from django_euler_oauth.state import SESSION_KEY
 
-from .loopback import Answer, token_body
-from .seed_messages import SEED_MESSAGES
+from .support.loopback import Answer, token_body
+from .support.seed_messages import SEED_MESSAGES
 
 AUTHORIZE = "/oauth/authorize/"
 CALLBACK = "/oauth/callback/"

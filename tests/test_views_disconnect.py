@@ -9,7 +9,7 @@ from django.test import Client, override_settings
 from django_euler_oauth.models import Connection
 from django_euler_oauth.signals import disconnected
 
-from .loopback import Answer
+from .support.loopback import Answer
 
 DISCONNECT = "/oauth/disconnect/"
 REVOKE = "/tiktok/oauth/revoke"

@@ -1,6 +1,6 @@
 """The Celery app of the real-broker tests (and of bench/bench_celery.py).
 
-Worker processes run ``celery -A tests.celery_app worker``; the JSON file named
+Worker processes run ``celery -A tests.support.celery_app worker``; the JSON file named
 by ``EULER_CELERY_CONFIG`` gives the broker URL, the databases (the tests'
 PostgreSQL databases), settings to override and where to record signals. The
 configuration is the one the README's "Celery" section recommends, with a short

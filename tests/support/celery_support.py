@@ -4,7 +4,7 @@
 with an append-only file fsynced on every write (so a restart keeps the queues,
 as a production broker would) in a temporary directory; :meth:`restart` stops
 and starts it on the same port. :class:`WorkerPool` starts ``celery -A
-tests.celery_app worker`` (prefork, ``concurrency`` pool processes) in its own
+tests.support.celery_app worker`` (prefork, ``concurrency`` pool processes) in its own
 process group; :meth:`kill` sends SIGKILL to the whole group (main process and
 pool processes at once, as an OOM kill or a lost machine would). Both are
 stopped by ``stop()`` and, as a last resort, at interpreter exit. Every wait is
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
 
 
@@ -130,7 +130,7 @@ class WorkerPool:
         self.log_path = workdir / f"celery-{name}.log"
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
+            [sys.executable, "-m", "celery", "-A", "tests.support.celery_app", "worker",
              "--pool", "prefork", "--concurrency", str(concurrency), "--loglevel", "WARNING",
              "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle",
              "--without-heartbeat"],

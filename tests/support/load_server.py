@@ -9,7 +9,7 @@ the PostgreSQL test databases named in its configuration, answers with an
 ``django_euler_oauth.signals`` it sends to ``events-<pid>.jsonl`` (signal name
 and connection pk, never a token).
 
-Run as ``python -m tests.load_server CONFIG.json``.
+Run as ``python -m tests.support.load_server CONFIG.json``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
 SIGNAL_NAMES = ("connected", "token_refreshed", "refresh_failed", "reauthorization_required",
                 "disconnected")
@@ -55,7 +55,7 @@ class ServerGroup:
         for index in range(processes):
             log = (workdir / f"{name}-{index}.log").open("wb")
             self.processes.append(subprocess.Popen(
-                [sys.executable, "-m", "tests.load_server", str(path)], cwd=ROOT, env=env,
+                [sys.executable, "-m", "tests.support.load_server", str(path)], cwd=ROOT, env=env,
                 stdout=log, stderr=subprocess.STDOUT))
             log.close()
         try:

@@ -6,7 +6,7 @@ from django.urls import path
 from django_euler_oauth.api import EulerAPI
 from django_euler_oauth.errors import EulerOAuthError
 
-from .urls import urlpatterns as base_urlpatterns
+from ..urls import urlpatterns as base_urlpatterns
 
 
 def api_fetch(request: HttpRequest) -> HttpResponse:

@@ -192,3 +192,24 @@ def keep_alive(respond: Callable[[int], bytes], *, most: int = 10) -> Script:
 def numbered(n: int) -> bytes:
     """A token answer with ``access-n``/``refresh-n``."""
     return answer(token_json(f"access-{n}", f"refresh-{n}"))
+
+
+def answering(script: Script) -> Script:
+    """``script`` run once the request is read (nothing sent if none comes)."""
+    def run(link: Link) -> None:
+        if link.request() is not None:
+            script(link)
+    return run
+
+
+def response_head(length: int | None, ctype: str = "application/json", status: str = "200 OK",
+                  extra: str = "") -> bytes:
+    """The status line and headers of an answer; chunked when ``length`` is None."""
+    lines = [f"HTTP/1.1 {status}", f"Content-Type: {ctype}", "Connection: close"]
+    if length is None:
+        lines.append("Transfer-Encoding: chunked")
+    else:
+        lines.append(f"Content-Length: {length}")
+    if extra:
+        lines.append(extra)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()

@@ -23,7 +23,8 @@ import pytest
 import requests
 
 from django_euler_oauth.client import get_session
-from django_euler_oauth.models import OAuthClient
+from django_euler_oauth.endpoints import SPEC_SCOPES
+from django_euler_oauth.models import Connection, OAuthClient
 from django_euler_oauth.sandbox.models import SandboxClient
 from django_euler_oauth.sandbox.setup import ensure_demo_client, ensure_sandbox_client
 
@@ -169,3 +170,37 @@ def sandbox_browser() -> Iterator[SandboxBrowser]:
     browser = SandboxBrowser()
     yield browser
     browser.close()
+
+
+# --- a connection granting every scope of the spec ------------------------------------
+
+SAMPLES: dict[str, Any] = {
+    "room_id": "7300000000000000001", "numeric_id": "7100000000000000001",
+    "unique_id": "sandbox_streamer", "user_id": "7200000000000000002",
+    "user_numeric_ids": ["7100000000000000001", "7100000000000000002"],
+    "region": "US", "rank_type": "DAILY_RANK", "anchor_id": "7100000000000000001",
+    "content": "hello from the tests", "tiktok_user_id": "7200000000000000002",
+    "enabled": True, "word": "spoiler", "sec_anchor_id": "MS4wLjABAAAA-sandbox",
+    "word_id": "1", "to_user_id": "7200000000000000002",
+}
+
+
+def connect_all_scopes(client: Any, user: Any, make_sandbox_oauth: Any,
+                       browser: SandboxBrowser, **options: Any) -> Connection:
+    """A real connection through the sandbox granting every spec scope."""
+    options.setdefault("response_style", "envelope")
+    options.setdefault("token_transport", "x-oauth-token")
+    options.setdefault("api_key", "sandbox-api-key")
+    _sandbox, oauth = make_sandbox_oauth(scopes=" ".join(SPEC_SCOPES), **options)
+    oauth.api_key = options["api_key"]
+    oauth.save()
+    client.force_login(user)
+    response = client.get("/oauth/authorize/", {"client": oauth.slug})
+    assert response.status_code == 302, response.content[:300]
+    back = browser.authorize(response["Location"])
+    client.get(urlsplit(back).path, query_of(back))
+    return Connection.objects.select_related("client").get(user=user, client=oauth)
+
+
+#: The mark of a test that connects through the sandbox on the live server.
+sandbox_db = pytest.mark.django_db(transaction=True, databases=SANDBOX_DATABASES)

@@ -1,4 +1,4 @@
-"""Two tenants' databases and a UUID-keyed user model (issue #21 items 1 and 2).
+"""Two tenants' databases behind a router, and a UUID-keyed custom user model.
 
 Run in a pytest process of their own by ``tests/test_tenancy.py`` (on SQLite, and on
 PostgreSQL in the PostgreSQL pass): ``AUTH_USER_MODEL`` and the databases differ from
@@ -21,7 +21,7 @@ from django.utils import timezone
 from django_euler_oauth.models import Connection, OAuthClient
 from django_euler_oauth.refresh import get_access_token, refresh_if_expiring
 
-from ..loopback import Answer, Received, ScriptedProvider, token_body
+from ..support.loopback import Answer, Received, ScriptedProvider, token_body
 from .routers import tenant
 
 TOKEN = "/tiktok/oauth/token"

@@ -1,4 +1,4 @@
-"""A custom user model keyed by UUID, as many SaaS sites have (issue #21 item 2)."""
+"""A custom user model keyed by UUID, as many SaaS sites have."""
 
 from __future__ import annotations
 
