@@ -97,6 +97,24 @@ def ensure_redis() -> str | None:
     return None
 
 
+def ensure_node_client() -> None:
+    """``npm ci`` in tests/js: Euler's WebSocket SDK and ``ws``, an outside client of the
+    sandbox's WebSocket (those tests skip, saying why, without Node)."""
+    folder = ROOT / "tests" / "js"
+    npm = shutil.which("npm")
+    if not (npm and shutil.which("node") and (folder / "package-lock.json").exists()):
+        log("node/npm not found: the tests with Euler's npm SDK will be skipped")
+        return
+    stamp = folder / "node_modules" / ".euler-installed"
+    digest = hashlib.sha256((folder / "package-lock.json").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    log("installing Euler's npm WebSocket SDK for the tests (npm ci in tests/js)")
+    if subprocess.call([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                       cwd=folder) == 0:
+        stamp.write_text(digest)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -174,6 +192,7 @@ def main(argv: list[str]) -> int:
     chromium = ensure_chromium()
     if chromium:
         env["EULER_CHROMIUM"] = chromium
+    ensure_node_client()
     redis_server = ensure_redis()
     if redis_server:
         env["EULER_REDIS_SERVER"] = redis_server

@@ -20,6 +20,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django_euler_oauth",
     "django_euler_oauth.sandbox",
+    "django_euler_oauth.live",
 ]
 
 MIDDLEWARE = [
@@ -90,3 +91,9 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "django_euler_oauth.backends.EulerAccountBackend",  # "Sign in with TikTok"
 ]
+
+# LIVE events: one process, so the in-memory channel layer (a real deployment uses Redis).
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# The sandbox's WebSocket: no simulated viewers unless a test turns them on (its frames are
+# then exactly what the test caused).
+EULER_SANDBOX_VIEWER_RATE = 0

@@ -4,9 +4,13 @@ Every control writes to the sandbox database, so it affects all processes
 serving the sandbox at once. Endpoint names: the OAuth ones (``authorize``,
 ``token``, ``revoke``, ``introspect``, ``validate-refresh``, ``clients``) and
 every API endpoint of :data:`django_euler_oauth.endpoints.ENDPOINTS` by its
-name (``send_room_chat``, ...); the older names ``userinfo``, ``webcast/fetch``,
-``webcast/bulk_live_check`` and ``webcast/rankings`` still work. ``*`` (or
-``None``) means every endpoint.
+name (``send_room_chat``, ...), and ``create_jwt`` (``accounts/<id>/jwt/create``); the
+older names ``userinfo``, ``webcast/fetch``, ``webcast/bulk_live_check`` and
+``webcast/rankings`` still work. ``*`` (or ``None``) means every endpoint.
+
+The LIVE controls (:func:`go_live`, :func:`end_live`, :func:`viewer_event`,
+:func:`drop_sockets`, from :mod:`.live`) change the fake accounts' LIVE and reach the
+sandbox WebSocket's open sockets through the channel layer.
 """
 
 from __future__ import annotations
@@ -20,12 +24,20 @@ from django.utils import timezone
 
 from django_euler_oauth.endpoints import ENDPOINTS as API_ENDPOINTS
 
+from .live import drop_sockets as drop_sockets
+from .live import end_live as end_live
+from .live import go_live as go_live
+from .live import viewer_event as viewer_event
 from .models import AccessToken, CallCounter, FakeAccount, Fault, Grant, token_hash
 from .responses import API_ERRORS
+from .rooms import is_live
 
 OAUTH_ENDPOINTS = ("authorize", "token", "revoke", "introspect", "validate-refresh",
                    "clients")
-ENDPOINTS: tuple[str, ...] = OAUTH_ENDPOINTS + tuple(e.name for e in API_ENDPOINTS)
+# Authenticated with the account's API key, not a user's token.
+ACCOUNT_ENDPOINTS = ("create_jwt",)
+ENDPOINTS: tuple[str, ...] = (OAUTH_ENDPOINTS + ACCOUNT_ENDPOINTS
+                              + tuple(e.name for e in API_ENDPOINTS))
 # The names these endpoints had before the table: scripts and tests still use them.
 ALIASES: dict[str, str] = {
     "userinfo": "get_user_info",
@@ -234,7 +246,8 @@ def snapshot() -> dict[str, object]:
         "accounts": [
             {"uniqueId": a.unique_id, "nickName": a.nickname,
              "live_grants": a.grants.filter(revoked_at__isnull=True).count(),
-             "dead_sessions": a.grants.filter(session_alive=False).count()}
+             "dead_sessions": a.grants.filter(session_alive=False).count(),
+             "is_live": is_live(a)}
             for a in FakeAccount.objects.all()
         ],
     }

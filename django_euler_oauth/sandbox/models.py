@@ -1,5 +1,6 @@
 """The sandbox provider's state: clients, fake TikTok accounts, grants, tokens, faults,
-and each account's small fake LIVE room (events, mutes, bans, words, moderators).
+and each account's small fake LIVE room (whether it is LIVE, events, mutes, bans, words,
+moderators).
 
 Everything lives in the database (the ``euler_sandbox`` alias when configured,
 see :mod:`.routers`), so several web workers, a test process and a live server
@@ -19,6 +20,7 @@ DEFAULT_ACCESS_LIFETIME = 3600  # documented: 1 hour
 DEFAULT_REFRESH_LIFETIME = 30 * 24 * 3600  # documented: 30 days
 DEFAULT_CODE_LIFETIME = 600  # documented: ~10 minutes
 DEFAULT_QR_LIFETIME = 120
+DEFAULT_MAX_WEB_SOCKETS = 25  # Euler's Community plan
 
 
 def token_hash(value: str) -> str:
@@ -56,6 +58,14 @@ class SandboxClient(models.Model):
     refresh_lifetime = models.PositiveIntegerField(default=DEFAULT_REFRESH_LIFETIME)
     code_lifetime = models.PositiveIntegerField(default=DEFAULT_CODE_LIFETIME)
     qr_lifetime = models.PositiveIntegerField(default=DEFAULT_QR_LIFETIME)
+    account_id = models.CharField(
+        max_length=20, blank=True,
+        help_text="The Euler account id the API key belongs to (accounts/<id>/jwt/create); "
+                  "blank: one derived from the client id.")
+    max_web_sockets = models.PositiveIntegerField(
+        default=DEFAULT_MAX_WEB_SOCKETS,
+        help_text="LIVE WebSockets open at once with this API key and its JWTs "
+                  "(one more is closed with 4429).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -77,6 +87,15 @@ class SandboxClient(models.Model):
     @property
     def enveloped(self) -> bool:
         return self.response_style == self.ResponseStyle.ENVELOPE
+
+    @property
+    def euler_account_id(self) -> str:
+        """The account id ``jwt/create`` accepts for this client's API key: the field, or a
+        number derived from the client id when it is blank (stable across processes)."""
+        if self.account_id:
+            return self.account_id
+        digest = hashlib.sha256(f"account:{self.client_id}".encode()).digest()
+        return str(100_000 + int.from_bytes(digest[:4], "big") % 900_000)
 
 
 def find_client(client_id: object) -> SandboxClient | None:
@@ -232,11 +251,16 @@ class Fault(models.Model):
 # -- fake LIVE rooms --------------------------------------------------------------------
 
 class Room(models.Model):
-    """The LIVE room of one fake account; the moderation endpoints change it."""
+    """The LIVE room of one fake account; the moderation endpoints and the LIVE controls
+    (``go_live``, ``end_live``) change it."""
 
     account = models.OneToOneField(FakeAccount, on_delete=models.CASCADE, related_name="room")
     room_id = models.CharField(max_length=40, unique=True)
     comments_enabled = models.BooleanField(default=True)
+    # None until go_live/end_live first sets it: the room is then LIVE when its account has
+    # LIVE permission (what the sandbox always answered before rooms could end).
+    is_live = models.BooleanField(null=True, default=None)
+    live_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

@@ -41,6 +41,24 @@ def room_of(account: FakeAccount) -> Room:
         return Room.objects.get(account=account)
 
 
+def is_live(account: FakeAccount) -> bool:
+    """Whether the account is LIVE now: as ``go_live``/``end_live`` last set it, else
+    (never set) when the account has LIVE permission."""
+    state = Room.objects.filter(account=account).values_list("is_live", flat=True).first()
+    return account.has_live_permission if state is None else state
+
+
+def set_live(account: FakeAccount, live: bool) -> bool:
+    """Start (``live``) or end the account's LIVE; whether that changed anything."""
+    was = is_live(account)
+    room = room_of(account)
+    since = None
+    if live:
+        since = room.live_since if was and room.live_since else timezone.now()
+    Room.objects.filter(pk=room.pk).update(is_live=live, live_since=since)
+    return was != live
+
+
 def find_room(room_id: str) -> Room | None:
     """The room ``room_id`` of some fake account, or None."""
     room = Room.objects.select_related("account").filter(room_id=room_id).first()

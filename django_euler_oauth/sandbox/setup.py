@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from .models import FakeAccount, SandboxClient
 
@@ -44,8 +45,9 @@ def ensure_sandbox_client(client_id: str, *, redirect_uris: Iterable[str],
     """Create or update the sandbox client ``client_id`` (keeping its secret unless given).
 
     ``options`` are :class:`SandboxClient` fields: ``response_style``,
-    ``token_transport``, ``api_key``, ``require_pkce`` and the lifetimes
-    (``access_lifetime``, ``refresh_lifetime``, ``code_lifetime``, ``qr_lifetime``).
+    ``token_transport``, ``api_key``, ``require_pkce``, the lifetimes
+    (``access_lifetime``, ``refresh_lifetime``, ``code_lifetime``, ``qr_lifetime``),
+    ``account_id`` and ``max_web_sockets`` (the LIVE WebSocket).
     """
     client = SandboxClient.objects.filter(client_id=client_id).first()
     if client is None:
@@ -64,12 +66,21 @@ def ensure_sandbox_client(client_id: str, *, redirect_uris: Iterable[str],
     return client
 
 
+def websocket_url_for(base_url: str) -> str:
+    """The sandbox WebSocket's URL for the sandbox mounted at ``base_url``: the same host
+    and prefix, ``ws``/``wss`` for ``http``/``https``, path ``<prefix>/ws``."""
+    parts = urlsplit(base_url.rstrip("/"))
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    return urlunsplit((scheme, parts.netloc, f"{parts.path}/ws", "", ""))
+
+
 def ensure_demo_client(base_url: str, *, redirect_uris: Iterable[str],
                        slug: str = "sandbox", client_id: str = "sandbox-demo",
                        client_secret: str | None = None, name: str = "Sandbox demo app",
                        scopes: str = ("user:info webcast:fetch webcast:bulk_live_check "
                                       "webcast:rankings"),
                        fetch_userinfo: bool = True, oauth_fields: dict[str, Any] | None = None,
+                       websocket_url: str | None = None,
                        **options: Any) -> tuple[SandboxClient, Any]:
     """A sandbox client and the site's ``OAuthClient`` for it, endpoints under ``base_url``.
 
@@ -78,9 +89,18 @@ def ensure_demo_client(base_url: str, *, redirect_uris: Iterable[str],
     redirect URI blank (built from the request) unless ``oauth_fields`` sets it.
     ``options`` configure the sandbox client (see :func:`ensure_sandbox_client`);
     ``response_style``/``token_transport`` variants are mirrored on the OAuthClient.
+
+    LIVE events work without more steps: the sandbox client gets an API key when it has
+    none (``api_key`` sets one; ``api_key=""`` keeps it blank), the OAuthClient keeps it
+    as its ``api_key``, with ``account_id`` the sandbox client's Euler account id and
+    ``websocket_url`` the sandbox's WebSocket (``ws://<host>/<prefix>/ws``, from
+    ``base_url``, unless given; see :mod:`.routing`).
     """
     from django_euler_oauth.models import OAuthClient
 
+    existing = SandboxClient.objects.filter(client_id=client_id).first()
+    if "api_key" not in options and not (existing and existing.api_key):
+        options["api_key"] = f"esb_key_{secrets.token_urlsafe(24)}"
     sandbox = ensure_sandbox_client(client_id, redirect_uris=redirect_uris,
                                     client_secret=client_secret, name=name, **options)
     base = base_url.rstrip("/")
@@ -97,6 +117,9 @@ def ensure_demo_client(base_url: str, *, redirect_uris: Iterable[str],
         "fetch_userinfo": fetch_userinfo,
         "use_pkce": bool(options.get("require_pkce", False)),
         "token_transport": "x-oauth-token" if transport == "x-oauth-token" else "bearer",
+        "api_key": sandbox.api_key,
+        "account_id": sandbox.euler_account_id,
+        "websocket_url": websocket_url or websocket_url_for(base),
         "is_active": True,
     }
     fields.update(oauth_fields or {})

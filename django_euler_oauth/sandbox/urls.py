@@ -1,8 +1,12 @@
-"""Mount under any prefix: ``path("sandbox/", include("django_euler_oauth.sandbox.urls"))``."""
+"""Mount under any prefix: ``path("sandbox/", include("django_euler_oauth.sandbox.urls"))``.
+
+The LIVE WebSocket's routes are in :mod:`.routing`, for the site's ASGI application,
+under the same prefix.
+"""
 
 from django.urls import path
 
-from .views import api, authorize, avatar, control, token
+from .views import accounts, api, authorize, avatar, control, token
 
 app_name = "euler_sandbox"
 
@@ -25,6 +29,8 @@ urlpatterns = [
     path("avatars/<str:unique_id>.svg", avatar.avatar, name="avatar"),
     path("control/", control.control_page, name="control"),
     path("control/api", control.control_api, name="control_api"),
+    # Short tokens for the sandbox's WebSocket (routing.py), minted with the API key.
+    path("accounts/<str:account_id>/jwt/create", accounts.create_jwt, name="create_jwt"),
     # Every endpoint of django_euler_oauth.endpoints.ENDPOINTS (userinfo, webcast/...).
     *api.urlpatterns(),
 ]

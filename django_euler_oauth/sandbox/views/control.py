@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from .. import controls
+from ..live import VIEWER_KINDS
 from ..models import FakeAccount
 
 
@@ -45,6 +46,14 @@ ACTIONS: dict[str, Callable[[dict[str, Any]], object]] = {
     "rate_limit": lambda p: controls.rate_limit(_int(p, "seconds", 60), _endpoint(p)),
     "inject_error": lambda p: controls.inject_error(str(p.get("code", "")), _endpoint(p),
                                                     _int(p, "count", 1)),
+    "go_live": lambda p: controls.go_live(str(p.get("unique_id", ""))),
+    "end_live": lambda p: controls.end_live(str(p.get("unique_id", ""))),
+    "viewer_event": lambda p: controls.viewer_event(
+        str(p.get("unique_id", "")), str(p.get("kind", "")), _int(p, "count", 1),
+        repeat_count=_int(p, "repeat_count", 1),
+        repeat_end=p.get("repeat_end", True)),
+    "drop_sockets": lambda p: controls.drop_sockets(str(p.get("unique_id", "")),
+                                                    _int(p, "code", 4500)),
     "reset_counts": lambda p: controls.reset_counts(),
     "reset_faults": lambda p: controls.reset_faults(),
     "reset": lambda p: controls.reset(),
@@ -97,6 +106,18 @@ def done_message(params: Any, result: object) -> str:
     if name == "inject_error":
         return (f"The next {_times(count, 'request', 'requests')} to {where} answer the "
                 f"error {params.get('code')}.")
+    if name == "go_live":
+        return (f"{who} is LIVE{'' if result else ' (it already was)'}: WebSocket clients "
+                "can connect to its room.")
+    if name == "end_live":
+        return (f"{who} {'ended its LIVE' if result else 'was not LIVE'}: open WebSockets got "
+                "the end of the stream and were closed with 4005; new ones are refused with "
+                "4404.")
+    if name == "viewer_event":
+        return (f"{_times(result, 'message', 'messages')} ({params.get('kind')}) sent to the "
+                f"open WebSockets of {who}.")
+    if name == "drop_sockets":
+        return f"Every open WebSocket of {who} was closed with code {result}."
     if name == "reset_counts":
         return "The call counters start again from zero."
     if name == "reset_faults":
@@ -140,6 +161,7 @@ def control_page(request: HttpRequest) -> HttpResponse:
     return render(request, "euler_sandbox/control.html", {
         "state": controls.snapshot(), "endpoints": controls.ENDPOINTS,
         "accounts": FakeAccount.objects.all(), "api_errors": controls.API_ERRORS,
+        "viewer_kinds": VIEWER_KINDS,
     })
 
 

@@ -3,6 +3,9 @@
 Answers take the shapes Euler's SDK parses (see :mod:`..answers`); the room
 endpoints read and change the fake rooms (:mod:`..rooms`). A room can only be
 changed by a token of its own account: anything else is a 400 that changes nothing.
+Chat and moderation also show up on the room's open sockets of the sandbox's WebSocket
+(:mod:`..live`, imported as ``live_rooms``): the streamer's comment, a removed viewer's
+deleted messages, a line for a mute or for comments switched off.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from django.http import HttpResponse
 from django.urls import reverse
 
 from .. import answers, protobuf, rooms
+from .. import live as live_rooms
 from ..models import FakeAccount, Room, RoomEvent
 from ..responses import live, success, top_level
 from .call import BadInput, Call
@@ -91,7 +95,7 @@ def user_info(call: Call) -> HttpResponse:
 def _live_status(user_id: str) -> dict[str, Any]:
     account = FakeAccount.objects.filter(uid=user_id).first()
     if account is not None:
-        is_live = account.has_live_permission
+        is_live = rooms.is_live(account)
         room_id = rooms.room_id_of(account)
     else:
         is_live = answers.number(user_id + ":live", 0, 2) > 0
@@ -245,6 +249,7 @@ def _chat(call: Call, room: Room) -> HttpResponse:
     if call.params.get("targetUniqueId"):
         _unique_id(call, "targetUniqueId")
     event = rooms.add_event(room, "chat", call.account.uid, call.account.nickname, content)
+    live_rooms.announce_chat(call.account, str(event.pk), content)
     return live({"data": answers.tiktok_route({"msg_id": event.pk, "content": content})})
 
 
@@ -261,7 +266,7 @@ def legacy_send_chat(call: Call) -> HttpResponse:
 
 def _legacy_room(unique_id: str, account: FakeAccount | None) -> dict[str, Any]:
     if account is not None:
-        live_now = account.has_live_permission
+        live_now = rooms.is_live(account)
         room_id: str | None = rooms.room_id_of(account)
     else:
         live_now = answers.number(unique_id + ":live", 0, 2) > 0
@@ -303,6 +308,7 @@ def mute(call: Call) -> HttpResponse:
         raise BadInput(f"duration must be one of {', '.join(map(str, MUTE_DURATIONS))}.")
     call.digits("comment_msg_id")
     rooms.add_member(room, rooms.Role.MUTED, user_id, duration)
+    live_rooms.announce_mute(call.account, user_id, duration)
     total = rooms.members(room, rooms.Role.MUTED)[1]
     return live(answers.response({"actual_duration": duration,
                                   "max_count": rooms.MAX_MEMBERS, "room_id": int(room.room_id),
@@ -312,7 +318,9 @@ def mute(call: Call) -> HttpResponse:
 @handles("unmute_room_user")
 def unmute(call: Call) -> HttpResponse:
     room = _own_room(call, call.digits("room_id"))
-    rooms.remove_member(room, rooms.Role.MUTED, call.digits("user_id"))
+    user_id = call.digits("user_id")
+    if rooms.remove_member(room, rooms.Role.MUTED, user_id):
+        live_rooms.announce_unmute(call.account, user_id)
     return live(answers.response({}))
 
 
@@ -331,15 +339,21 @@ def muted_users(call: Call) -> HttpResponse:
 def kick(call: Call) -> HttpResponse:
     room = _own_room(call, call.digits("room_id"))
     user_id = call.digits("tiktok_user_id")
-    call.text("comment_msg_id", 25)
+    comment = call.text("comment_msg_id", 25)
     rooms.add_member(room, rooms.Role.BANNED, user_id)
+    said = [str(pk) for pk in room.events.filter(kind="chat", user_id=user_id)
+            .values_list("pk", flat=True)[:50]]
+    live_rooms.announce_ban(call.account, user_id, list(dict.fromkeys(
+        ([comment] if comment.isdigit() else []) + said)))
     return live(answers.response({"user_id": user_id}))
 
 
 @handles("unban_room_user")
 def unban(call: Call) -> HttpResponse:
     room = _own_room(call, call.digits("room_id"))
-    rooms.remove_member(room, rooms.Role.BANNED, call.digits("tiktok_user_id"))
+    user_id = call.digits("tiktok_user_id")
+    if rooms.remove_member(room, rooms.Role.BANNED, user_id):
+        live_rooms.announce_unban(call.account, user_id)
     return live(answers.response({}))
 
 
@@ -362,6 +376,7 @@ def toggle_comments(call: Call) -> HttpResponse:
     room = _own_room(call, call.digits("room_id"))
     enabled = call.flag("enabled")
     rooms.set_comments(room, enabled)
+    live_rooms.announce_comments(call.account, enabled)
     return live(answers.response({"comments_enabled": enabled}))
 
 
