@@ -165,8 +165,24 @@ class EulerAPI:
             return
         err = NotDelegated(f"{endpoint.name} needs the scope: {endpoint.scope}",
                            endpoint=endpoint.name, missing_scope=endpoint.scope)
-        audit.record(self.connection, self.acting_user, endpoint, params, err)
+        self._record(endpoint, params, err)
         raise err
+
+    def _record(self, endpoint: Endpoint, params: dict[str, Any],
+                error: BaseException | None = None) -> None:
+        """The call's audit row, when the trail wants one.
+
+        The trail answers "who did what as the streamer": every call a delegate makes
+        (refused ones included) and the owner's own calls that change something; the
+        owner's reads (a console page loading) are not rows.
+        """
+        user = self.acting_user
+        if user is None:
+            return
+        owner = getattr(user, "pk", None) == self.connection.user_id
+        if owner and endpoint.method == "GET":
+            return
+        audit.record(self.connection, user, endpoint, params, error)
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                 json: Any = None, binary: bool = False) -> Any:
@@ -212,9 +228,9 @@ class EulerAPI:
         try:
             answer = send()
         except Exception as err:
-            audit.record(self.connection, self.acting_user, endpoint, params, err)
+            self._record(endpoint, params, err)
             raise
-        audit.record(self.connection, self.acting_user, endpoint, params)
+        self._record(endpoint, params)
         return answer
 
     def get(self, path: str, **params: Any) -> Any:
@@ -265,8 +281,7 @@ class EulerAPI:
                                     stage=Stage.LOCAL)
             err.reauthorize_url = reauthorize_url(  # type: ignore[attr-defined]
                 self.connection, endpoint.scope)
-            if self.acting_user is not None:
-                audit.record(self.connection, self.acting_user, endpoint, params, err)
+            self._record(endpoint, params, err)
             raise err
         args = (endpoint.method, endpoint.url_path(**path_values), query or None,
                 body if endpoint.body else None, endpoint.answer == BYTES)

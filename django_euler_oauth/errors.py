@@ -118,7 +118,9 @@ class EulerOAuthError(Exception):
         code: str | None = None,
     ) -> None:
         self.description = redact(description or "")
-        self.status = status if status is not None else self.default_status
+        # Raised here, before any request (a scope refused locally): no HTTP status to claim.
+        self.status = status if status is not None else (
+            None if stage == Stage.LOCAL else self.default_status)
         self.stage = stage
         self.response = response
         if code is not None and code != self.code:

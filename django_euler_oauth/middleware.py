@@ -73,6 +73,19 @@ class _Lazy(SimpleLazyObject):
         _check_not_async(func)
         data["_wrapped"] = func(data["_request"])
 
+    def __repr__(self) -> str:
+        # What the attribute is (the connection, the token's absence), not <_Lazy ...>: read
+        # once here, as any other use would. In async code, before it is awaited, it says so.
+        data = _object_getattribute(self, "__dict__")
+        if data["_wrapped"] is empty:
+            if asyncio._get_running_loop() is not None:
+                return "<not read yet: await request.aeuler_connection()>"
+            self._setup()
+        wrapped = data["_wrapped"]
+        if data["_setupfunc"] is _token:  # never the token itself
+            return "<a valid access token>" if wrapped else repr(wrapped)
+        return repr(wrapped)
+
     def __copy__(self) -> Any:
         if self._wrapped is empty:
             return type(self)(self._setupfunc, self._request)

@@ -91,9 +91,19 @@ def check_grant(connection: Connection, user: Any, scopes: str | Iterable[str],
     return _checked_scopes(connection, scopes)
 
 
-def grant(connection: Connection, user: Any, scopes: str | Iterable[str], *, by: Any,
-          expires_at: datetime.datetime | None = None) -> Delegation:
-    """Give ``user`` the use of ``connection`` for ``scopes`` (replacing a live one)."""
+_NOBODY = object()
+
+
+def grant(connection: Connection, user: Any, scopes: str | Iterable[str], *,
+          by: Any = _NOBODY, expires_at: datetime.datetime | None = None) -> Delegation:
+    """Give ``user`` the use of ``connection`` for ``scopes`` (replacing a live one).
+
+    ``by`` is who grants (the owner, or staff with the permission): ``by=request.user``.
+    """
+    if by is _NOBODY:
+        raise TypeError("grant() needs by=, the user granting (the connection's owner or "
+                        "staff with django_euler_oauth.change_delegation): "
+                        "grant(connection, user, scopes, by=request.user).")
     _check_manager(by, connection)
     scope_text = check_grant(connection, user, scopes, expires_at)
     with transaction.atomic():
@@ -151,11 +161,16 @@ end_delegations = end_team
 
 def delegated_scopes(user: Any, connection: Connection) -> list[str] | None:
     """What ``user`` may use on ``connection``: every scope for the owner, the union of
-    live delegations' scopes for a delegate, None for nobody or an inactive connection."""
-    if not getattr(user, "is_authenticated", False) or not connection.is_active:
+    live delegations' scopes for a delegate (None on an inactive connection), None for
+    anybody else."""
+    if not getattr(user, "is_authenticated", False):
         return None
     if user.pk == connection.user_id:
+        # The owner keeps every scope, whatever the connection's state: a call then meets
+        # the real reason (reconnect your account), never "ask its owner".
         return connection.scope_list
+    if not connection.is_active:
+        return None
     rows = Delegation.objects.using(db_alias(connection)).live().filter(
         connection_id=connection.pk, user_id=user.pk).values_list("scopes", flat=True)
     scopes = [scope for row in rows for scope in row.split()]
