@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
@@ -58,10 +59,14 @@ def account_list(request: HttpRequest) -> HttpResponse:
             .filter(Q(user_id=user.pk) | Q(pk__in=Connection.objects.usable_by(user)
                                                .values("pk")))
             .exclude(status=Connection.Status.REVOKED).order_by("-connected_at", "-pk"))
+    live_enabled = apps.is_installed("django_euler_oauth.live")
+    if live_enabled:  # each row's listening state (connection.live_listening), one query
+        rows = rows.prefetch_related("live_listening")
     current = request.euler_connection if hasattr(request, "euler_connection") \
         else accounts.current_connection(request)
     return render(request, "django_euler_oauth/accounts.html", {
-        "connections": list(rows), "current_pk": current.pk if current else None})
+        "connections": list(rows), "current_pk": current.pk if current else None,
+        "live_enabled": live_enabled})
 
 
 @never_cache
@@ -77,10 +82,11 @@ def switch(request: HttpRequest) -> HttpResponse:
                               400, back_url=next_url)
     chosen = Connection.objects.usable_by(request.user).filter(pk=pk).first()
     if chosen is None:
-        messages.error(request, _("That TikTok account is not one you can use."))
+        messages.error(request, _("That TikTok account is not one you can use."),
+                       fail_silently=True)
         return HttpResponseRedirect(next_url)
     accounts.make_current(request, chosen)
     name = f"@{chosen.external_username}" if chosen.external_username else ""
     messages.success(request, _("You are now working with %(name)s.") % {
-        "name": name or _("that TikTok account")})
+        "name": name or _("that TikTok account")}, fail_silently=True)
     return HttpResponseRedirect(next_url)

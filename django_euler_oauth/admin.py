@@ -6,6 +6,7 @@ from typing import Any
 
 import django
 from django import forms
+from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_permission_codename
@@ -198,10 +199,20 @@ class ConnectionAdmin(admin.ModelAdmin):
                        "last_error", "expires_at", "access_left", "refresh_expires_at",
                        "refresh_left", "connected_at", "refreshed_at", "external_id",
                        "external_username", "external_nickname", "avatar")
-    actions = ("refresh_now", "revoke")
+    actions = ("refresh_now", "revoke", "live_start", "live_stop")
+
+    #: The actions of the opt-in LIVE app, offered only when it is installed.
+    LIVE_ACTIONS = ("live_start", "live_stop")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # connections come from the OAuth flow only
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if not apps.is_installed("django_euler_oauth.live"):
+            for name in self.LIVE_ACTIONS:
+                actions.pop(name, None)
+        return actions
 
     @admin.display(description=_("TikTok account"))
     def account(self, obj: Connection) -> str:
@@ -299,6 +310,34 @@ class ConnectionAdmin(admin.ModelAdmin):
                 "could not confirm the revocation.", local_only) % local_only,
                 messages.WARNING)
         return None
+
+    @admin.action(description=_("Listen to LIVE events"), permissions=["change"])
+    def live_start(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        from .live import start
+
+        done = 0
+        for connection in queryset.select_related("client"):
+            try:
+                start(connection)
+            except ValueError as err:
+                self.message_user(request, f"{connection!s}: {err}", messages.WARNING)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, ngettext(
+                "Listening to the LIVE events of %d connection.",
+                "Listening to the LIVE events of %d connections.", done) % done,
+                messages.SUCCESS)
+
+    @admin.action(description=_("Stop listening"), permissions=["change"])
+    def live_stop(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        from .live import stop
+
+        done = sum(1 for connection in queryset if stop(connection))
+        self.message_user(request, ngettext(
+            "Stopped listening to the LIVE events of %d connection.",
+            "Stopped listening to the LIVE events of %d connections.", done) % done,
+            messages.SUCCESS if done else messages.INFO)
 
 
 # -- teams ---------------------------------------------------------------------

@@ -31,6 +31,7 @@ from .conf import app_settings
 from .errors import (
     EulerOAuthError,
     MalformedResponse,
+    ProviderConfigurationError,
     ResponseTooLarge,
     Stage,
     TransportError,
@@ -401,6 +402,45 @@ class ProviderClient:
             response = self.send(method.upper(), url, stage=Stage.API,
                                   params=params, json=json, headers=headers)
         return self._read(response, stage=Stage.API, secrets=secrets)
+
+    @sensitive_variables()
+    def create_websocket_jwt(self, unique_id: str, *, expire_after: int = 60,
+                             max_web_sockets: int = 1, name: str = "") -> str:
+        """A short JWT for Euler's WebSocket service, good for ``unique_id``'s room only.
+
+        ``POST {api_base_url}/accounts/{account_id}/jwt/create`` with the API key; the
+        token a browser may hold instead of the key (``jwtKey``), which allows
+        ``max_web_sockets`` sockets to ``unique_id`` for ``expire_after`` seconds.
+        :class:`ProviderConfigurationError` before any request when the client has no
+        Euler account id or no API key; the answer's own exception when Euler refuses.
+        """
+        account_id = (self.oauth_client.account_id or "").strip()
+        if not account_id:
+            raise ProviderConfigurationError(
+                f"OAuth client {self.oauth_client.slug!r} has no Euler account ID: browser "
+                "tokens for LIVE events cannot be minted.")
+        key = self.api_key
+        if not key:
+            raise ProviderConfigurationError(
+                f"OAuth client {self.oauth_client.slug!r} has no API key (nor "
+                "EULER_OAUTH_API_KEY): browser tokens for LIVE events cannot be minted.")
+        url = self.oauth_client.url_for(f"/accounts/{quote(account_id, safe='')}/jwt/create")
+        body: dict[str, Any] = {
+            "expire_after": int(expire_after),
+            "websockets": {"allowed_creators": [unique_id],
+                           "max_web_sockets": int(max_web_sockets)},
+        }
+        if name:
+            body["name"] = name
+        response = self.send("POST", url, stage=Stage.API, headers=self.key_headers(),
+                              json=body)
+        answer = self._read(response, stage=Stage.API, secrets=self._secrets(key))
+        payload = unwrap(answer) if isinstance(answer, dict) else {}
+        token = payload.get("token")
+        if not isinstance(token, str) or not token.strip():
+            raise MalformedResponse("jwt/create answer has no token.",
+                                    status=response.status_code, stage=Stage.API)
+        return token.strip()
 
 
 def _safe_url(url: str) -> str:

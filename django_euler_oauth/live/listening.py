@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from django_euler_oauth.models import Connection, Delegation
 from django_euler_oauth.signals import delegation_revoked, disconnected, reauthorization_required
@@ -23,10 +24,10 @@ RECHECK = "live.recheck"
 
 def start(connection: Connection) -> Listening:
     if not connection.is_active:
-        raise ValueError("This TikTok account is not connected: reconnect it first.")
+        raise ValueError(_("This TikTok account is not connected: reconnect it first."))
     if not connection.external_username:
-        raise ValueError("This TikTok account's handle is unknown (the OAuth client does not "
-                         "fetch userinfo), so its LIVE room cannot be named.")
+        raise ValueError(_("This TikTok account's handle is unknown, so its LIVE room cannot "
+                           "be named."))
     listening, _created = Listening.objects.update_or_create(
         connection=connection,
         defaults={"enabled": True, "state": Listening.State.WAITING, "detail": "",
