@@ -30,7 +30,8 @@ ROOT = HERE.parent
 EXAMPLE_VENV = HERE / ".venv-example"
 EXAMPLE_PY = EXAMPLE_VENV / "bin" / "python"
 #: Modules the example imports (the package's dependencies and its "example" extra).
-NEEDED = ("django", "environ", "cryptography", "requests", "segno")
+NEEDED = ("django", "environ", "cryptography", "requests", "segno", "channels", "uvicorn",
+          "websockets")
 
 #: The scopes the example asks for when it connects: everything its pages use except
 #: webcast:chat, which the LIVE console's chat box asks for when it is first used
@@ -217,11 +218,51 @@ def main(argv: list[str]) -> int:
     print(f"\n  Open {url}\n  Sign in as: demo / {password}"
           f" (a second user for the team demo: moderator / {password})\n"
           f"  Sandbox controls: {url}sandbox/control/\n{warning}", flush=True)
-    command = [sys.executable, str(HERE / "manage.py"), "runserver", f"127.0.0.1:{args.port}"]
-    if args.noreload:
-        command.append("--noreload")
-    os.execv(sys.executable, command)
-    return 0  # not reached
+    return serve(args)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """uvicorn on 127.0.0.1 (HTTP and WebSockets), and a relay process beside it when the
+    channel layer is Redis (with the in-memory layer the relay runs inside the server).
+    Both stop together (Ctrl+C, SIGTERM)."""
+    import signal
+
+    from django.conf import settings
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)])}
+    server = [sys.executable, "-m", "uvicorn", "demo.asgi:application", "--host",
+              "127.0.0.1", "--port", str(args.port), "--app-dir", str(HERE),
+              "--log-level", "warning"]
+    if not args.noreload:
+        server += ["--reload", "--reload-dir", str(HERE), "--reload-dir",
+                   str(ROOT / "django_euler_oauth")]
+    processes = [subprocess.Popen(server, env=env)]
+    if not settings.RELAY_IN_PROCESS:
+        processes.append(subprocess.Popen(
+            [sys.executable, str(HERE / "manage.py"), "euler_oauth_live"], env=env))
+
+    def stop(*_args: object) -> None:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(process.poll() is None for process in processes):
+            try:
+                processes[0].wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                continue
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    return processes[0].returncode or 0
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_euler_oauth",
+    "django_euler_oauth.live",
     *(["django_euler_oauth.sandbox"] if SANDBOX else []),
 ]
 
@@ -63,6 +64,18 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "demo.urls"
 WSGI_APPLICATION = "demo.wsgi.application"
+ASGI_APPLICATION = "demo.asgi.application"
+
+# LIVE events reach browsers through Channels' layer: in memory (one process: the relay
+# runs inside the server) unless EXAMPLE_REDIS_URL names a Redis (then run.py starts a
+# relay process beside the server). redis-py 8 times out blocking reads after 5 s by
+# default, which breaks the layer's receive: socket_timeout None.
+REDIS_URL = env.str("EXAMPLE_REDIS_URL", default="")
+CHANNEL_LAYERS = {"default": {
+    "BACKEND": "channels_redis.core.RedisChannelLayer",
+    "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},
+} if REDIS_URL else {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+RELAY_IN_PROCESS = not REDIS_URL
 TEMPLATES = [{
     "BACKEND": "django.template.backends.django.DjangoTemplates",
     "DIRS": [],
@@ -101,7 +114,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"django_euler_oauth": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {"django_euler_oauth": {"handlers": ["console"], "level": "INFO"},
+                "demo": {"handlers": ["console"], "level": "INFO"}},
 }
 
 AUTHENTICATION_BACKENDS = [

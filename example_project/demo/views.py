@@ -28,6 +28,7 @@ from django_euler_oauth.errors import (
     InsufficientScope,
     NotDelegated,
 )
+from django_euler_oauth.live.models import Listening
 from django_euler_oauth.models import Connection, OAuthClient
 from django_euler_oauth.templatetags.euler_oauth import time_left
 
@@ -42,18 +43,19 @@ MAX_CHAT, MAX_WORD = 150, 50
 
 
 def _connection(request: HttpRequest) -> Connection | None:
-    """The streamer account the console works on: the one chosen with ``switch``
-    (a moderator's delegated one, too) while usable, else the user's own connection
-    to the default client, whatever its status."""
+    """The account every panel shows and acts on: the session's current one
+    (``request.euler_connection``: the one chosen with ``switch``, a moderator's delegated
+    one too), else the user's most recent own connection to the default client whatever
+    its status (so a disconnected or expired one can be reconnected from here)."""
     current = getattr(request, "euler_connection", None)
-    if current and current.user_id != request.user.pk:
+    if current:
         return Connection.objects.select_related("client").get(pk=current.pk)
     try:
         client = OAuthClient.objects.resolve()
     except EulerOAuthError:
         return None
     return (Connection.objects.for_user(request.user).for_client(client)
-            .select_related("client").first())
+            .select_related("client").order_by("-connected_at", "-pk").first())
 
 
 def _usable(connection: Connection | None) -> bool:
@@ -83,6 +85,7 @@ def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         connection = _connection(request)
         context["connection"] = connection
+        context["is_owner"] = connection is not None and connection.user_id == request.user.pk
         context["api_result"] = request.session.pop(API_RESULT, None)
         if connection is not None:
             usable = _usable(connection)
@@ -177,7 +180,7 @@ def console(request: HttpRequest) -> HttpResponse:
     api = EulerAPI.for_request(request, connection)  # checked and audited as request.user
     profile, error = _section(lambda: _profile(request, api))
     context.update(profile=profile, profile_error=error,
-                   has_chat=connection.has_scope(CHAT_SCOPE))
+                   has_chat=connection.has_scope(CHAT_SCOPE), **_live_context(request, api))
     if profile is None:
         return render(request, "demo/console.html", context)
     room, numeric, sec = profile["room_id"], profile["numeric_id"], profile["sec_uid"]
@@ -185,7 +188,8 @@ def console(request: HttpRequest) -> HttpResponse:
         lambda: api.retrieve_webcast_anchor_events(numeric).get("events", []),
         api, "retrieve_webcast_anchor_events")
     context["events"] = events or []
-    context["comments_enabled"] = next(
+    # Known only from the room's events: None (not shown as on or off) without them.
+    context["comments_enabled"] = None if events is None else next(
         (e.get("title") == "comments_on" for e in context["events"]
          if e.get("title") in ("comments_on", "comments_off")), True)
     words, context["words_error"] = _section(
@@ -203,6 +207,23 @@ def console(request: HttpRequest) -> HttpResponse:
     viewers = [e.get("user_id") for e in context["events"] if e.get("user_id") != numeric]
     context["sample_viewer"] = next((v for v in viewers if v), "7000000000000000002")
     return render(request, "demo/console.html", context)
+
+
+def _live_context(request: HttpRequest, api: EulerAPI) -> dict[str, Any]:
+    """The LIVE panel: the browser socket's path, the owner's listen switch, and which
+    buttons the user's delegation allows on each comment."""
+    connection = api.connection
+    can_listen = api.allows("retrieve_webcast_anchor_events")  # webcast:fetch
+    return {
+        "is_owner": connection.user_id == request.user.pk,
+        "listening": Listening.objects.filter(connection=connection).first(),
+        "can_listen": can_listen,
+        "live_socket_path": f"/ws/live/{connection.pk}/" if can_listen else "",
+        "can_mute": api.allows("mute_room_user"),
+        "can_ban": api.allows("kick_room_user"),
+        "can_comments": api.allows("toggle_room_comments"),
+        "can_words": api.allows("add_sensitive_word"),
+    }
 
 
 def _console_api(request: HttpRequest) -> tuple[EulerAPI, dict[str, str]] | None:
@@ -286,6 +307,8 @@ def console_action(request: HttpRequest) -> HttpResponse:
         return _back()
     try:
         run()
+    except NotDelegated as err:  # a delegate's action the owner did not share
+        messages.error(request, f"That action was refused: {err.friendly_message}")
     except EulerOAuthError as err:
         _failed(request, err, "That action")
     else:
@@ -309,6 +332,8 @@ def console_chat(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(reverse("console") + "#chat")
     try:
         api.send_room_chat(profile["room_id"], content=content)
+    except NotDelegated as err:
+        messages.error(request, f"Your message was refused: {err.friendly_message}")
     except EulerOAuthError as err:
         _failed(request, err, "Sending your message")
     else:
