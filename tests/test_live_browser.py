@@ -341,3 +341,16 @@ def test_without_a_channel_layer_every_socket_is_refused(
         settings: Any, server: AsgiServer, owned: Connection, user: Any) -> None:
     settings.CHANNEL_LAYERS = {}
     assert refused_status(server, owned.pk, session_cookie(user)) == 403
+
+
+def test_another_sites_page_cannot_open_the_socket_with_a_visitors_cookie(
+        server: AsgiServer, owned: Connection, user: Any) -> None:
+    """A browser sends Origin: a page of another site is refused before the handshake,
+    a page of this site is let in (cross-site WebSocket hijacking)."""
+    cookie = f"{django_settings.SESSION_COOKIE_NAME}={session_cookie(user)}"
+    with pytest.raises(InvalidStatus) as refused:
+        open_socket(server, owned.pk, Cookie=cookie, Origin="https://evil.example").close()
+    assert refused.value.response.status_code == 403
+    with open_socket(server, owned.pk, Cookie=cookie, Origin="http://127.0.0.1") as socket:
+        publish(server, owned.pk, CHAT)
+        assert next_frame(socket) == {"messages": [CHAT]}

@@ -15,9 +15,7 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo.settings")
 django_application = get_asgi_application()  # sets Django up before the imports below
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import path  # noqa: E402
@@ -26,9 +24,8 @@ from django_euler_oauth.live import routing as live_routing  # noqa: E402
 from django_euler_oauth.live.asgi import with_relay  # noqa: E402
 
 websockets = [
-    # Browsers: the session's user, and only pages of this site (the Origin header).
-    path("ws/", AllowedHostsOriginValidator(AuthMiddlewareStack(
-        URLRouter(live_routing.websocket_urlpatterns)))),
+    # Browsers (the route checks the Origin header and reads the session's user itself).
+    path("ws/", URLRouter(live_routing.websocket_urlpatterns)),
 ]
 if settings.SANDBOX:
     from django_euler_oauth.sandbox import routing as sandbox_routing
