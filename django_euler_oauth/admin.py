@@ -342,8 +342,22 @@ class ConnectionAdmin(admin.ModelAdmin):
 
 # -- teams ---------------------------------------------------------------------
 
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """Rows kept as a record: listed and viewed, never added, edited or deleted here (their
+    changes go through the app's own functions, which send signals and check who acts)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Delegation)
-class DelegationAdmin(admin.ModelAdmin):
+class DelegationAdmin(ViewOnlyAdmin):
     """Delegations, viewed and revoked. Granting is the owner's act (the team page, an
     invitation, :func:`~django_euler_oauth.teams.grant`): nothing is added or edited here."""
 
@@ -354,19 +368,9 @@ class DelegationAdmin(admin.ModelAdmin):
     readonly_fields = ("connection", "user", "scopes", "created_by", "created_at",
                        "expires_at", "revoked_at")
     fields = readonly_fields
+    # A grant is not edited in place (revoke it, and the owner grants again), and deleting
+    # would skip delegation_revoked and erase who had access: revoking is the one action.
     actions = ["revoke_selected"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # A view-only page (no Save; a POST to it is refused). A grant is not edited in
-        # place: revoke it, and the owner grants again.
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Deleting would skip delegation_revoked and erase who had access: revoke instead.
-        return False
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         """Who may run ``revoke_selected``: staff holding ``change_delegation`` (what
@@ -386,23 +390,15 @@ class DelegationAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ViewOnlyAdmin):
+    """The trail is evidence: no delete page or action, not even for a superuser. Old rows
+    go with ``audit.prune`` / the ``euler_oauth_prune_audit`` command."""
+
     list_display = ["created_at", "connection", "acting_user", "endpoint", "target",
                     "outcome"]
     # Only the users who appear in the trail, not every user of the site.
     list_filter = [("acting_user", admin.RelatedOnlyFieldListFilter), "endpoint", "outcome"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The trail is evidence: no delete page, no delete action, not even for a
-        # superuser. Old rows go with audit.prune / the euler_oauth_prune_audit command.
-        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEntry]:
         return super().get_queryset(request).select_related("connection", "acting_user")

@@ -41,8 +41,9 @@ def signed_in_as(browser: Client) -> str | None:
     return browser.get("/current/").json()["user"]
 
 
-def test_a_disconnected_account_never_signs_in_its_former_user(client, signin_oauth,
-                                                               sandbox_browser):
+def signed_up_then_disconnected(client: Client, sandbox_browser: Any) -> Any:
+    """Alice signs up with the account, sets a password (so disconnecting it is not her
+    last way in) and disconnects it; her user."""
     sign_in(client, sandbox_browser, STREAMER)
     alice = get_user_model().objects.get()
     alice.set_password("a password, so disconnecting is not refused")
@@ -50,6 +51,12 @@ def test_a_disconnected_account_never_signs_in_its_former_user(client, signin_oa
     client.force_login(alice)
     assert client.post("/oauth/disconnect/", {"next": "/current/"}).status_code == 302
     assert Connection.objects.get().status == Connection.Status.REVOKED
+    return alice
+
+
+def test_a_disconnected_account_never_signs_in_its_former_user(client, signin_oauth,
+                                                               sandbox_browser):
+    alice = signed_up_then_disconnected(client, sandbox_browser)
 
     # Whoever signs in with the account later is a new user, never Alice.
     stranger = Client()
@@ -67,12 +74,7 @@ def test_a_disconnected_account_never_signs_in_its_former_user(client, signin_oa
 def test_a_disconnected_account_can_be_connected_by_another_user(client, signin_oauth,
                                                                  sandbox_browser,
                                                                  django_user_model):
-    sign_in(client, sandbox_browser, STREAMER)
-    alice = get_user_model().objects.get()
-    alice.set_password("pw")
-    alice.save()
-    client.force_login(alice)
-    client.post("/oauth/disconnect/", {})
+    alice = signed_up_then_disconnected(client, sandbox_browser)
     bob = django_user_model.objects.create_user("bob", password="pw")
     other = Client()
     other.force_login(bob)
@@ -87,12 +89,7 @@ def test_a_disconnected_account_can_be_connected_by_another_user(client, signin_
 
 def test_a_disconnected_account_with_sign_up_closed_signs_in_no_one(client, signin_oauth,
                                                                     sandbox_browser, settings):
-    sign_in(client, sandbox_browser, STREAMER)
-    alice = get_user_model().objects.get()
-    alice.set_password("pw")
-    alice.save()
-    client.force_login(alice)
-    client.post("/oauth/disconnect/", {})
+    signed_up_then_disconnected(client, sandbox_browser)
     settings.EULER_OAUTH_SIGNUP = False
     before, grants = stored_snapshot(), live_grants()
     stranger = Client()
