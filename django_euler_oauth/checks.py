@@ -42,15 +42,57 @@ def check_encryption_keys(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     return []
 
 
+#: Why each app is needed (E003's hint).
+_NEEDED_APPS = {
+    "django.contrib.auth": (
+        "Each connection belongs to a site user (Connection.user is a foreign key to "
+        "AUTH_USER_MODEL) and the views read request.user."),
+    "django.contrib.contenttypes": (
+        "django.contrib.auth needs it: its permissions refer to content types."),
+    "django.contrib.sessions": (
+        "The pending authorization (state, PKCE verifier) is kept in the session, and "
+        "SESSION_ENGINE {engine!r} stores sessions in this app's table. Add the app, or "
+        "use a SESSION_ENGINE that needs no table ("
+        "'django.contrib.sessions.backends.signed_cookies' or "
+        "'django.contrib.sessions.backends.cache')."),
+}
+
+
+def _engine_needs_sessions_app(engine: str) -> bool:
+    """Whether ``SESSION_ENGINE`` stores sessions in django.contrib.sessions' own model.
+
+    Django's ``db`` and ``cached_db`` do (and engines built on them that keep its model);
+    ``signed_cookies``, ``cache`` and ``file`` need no table. An engine that cannot be
+    imported is given the benefit of the doubt: Django reports it on the first request.
+    """
+    from importlib import import_module
+
+    from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
+
+    try:
+        store = import_module(engine).SessionStore
+    except (ImportError, AttributeError):
+        return True
+    if not (isinstance(store, type) and issubclass(store, DatabaseStore)):
+        return False
+    # A store with a model of its own (AbstractBaseSession) lives in its own app.
+    own = getattr(store.get_model_class, "__func__", None)
+    return own is getattr(DatabaseStore.get_model_class, "__func__", None)
+
+
 @register()
 def check_apps_and_middleware(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     problems: list[Any] = []
-    for app in ("django.contrib.auth", "django.contrib.sessions", "django.contrib.contenttypes"):
+    for app, reason in _NEEDED_APPS.items():
+        if app == "django.contrib.sessions":
+            engine = str(getattr(settings, "SESSION_ENGINE", ""))
+            if not _engine_needs_sessions_app(engine):
+                continue  # signed cookies, cache, files: no table of the sessions app
+            reason = reason.format(engine=engine)
         if not apps.is_installed(app):
             problems.append(Error(
                 f"django_euler_oauth needs {app!r} in INSTALLED_APPS.",
-                hint="Users own connections and authorization state lives in the session.",
-                id="django_euler_oauth.E003",
+                hint=reason, id="django_euler_oauth.E003",
             ))
     middleware = list(getattr(settings, "MIDDLEWARE", []) or [])
     if MIDDLEWARE_PATH in middleware:
@@ -91,24 +133,30 @@ def check_sqlite_transactions(app_configs: Any = None, **kwargs: Any) -> list[An
             or "mode=memory" in name:
         return []  # an in-memory database is private to one process
     options = settings_dict.get("OPTIONS") or {}
+    # Long enough to wait out a refresh, which holds the write lock for up to one call.
+    try:
+        timeout = max(20, int(float(options.get("timeout") or 0)),
+                      int(app_settings.HTTP_TIMEOUT * 2))
+    except (TypeError, ValueError):
+        timeout = 20
+    wanted = f'"OPTIONS": {{"transaction_mode": "IMMEDIATE", "timeout": {timeout}}}'
     if django.VERSION >= (5, 1):
         if str(options.get("transaction_mode", "")).upper() == "IMMEDIATE":
             return []
         return [Warning(
-            f"DATABASES[{alias!r}] is SQLite with deferred transactions: a transaction that "
-            "reads before it writes fails at once with 'database is locked' while a refresh "
-            "holds the write lock (a callback after the code exchange, deleting a user, "
-            "euler_oauth_rotate_keys, token reads under ATOMIC_REQUESTS).",
-            hint=f'Set DATABASES[{alias!r}]["OPTIONS"]["transaction_mode"] = "IMMEDIATE" '
-                 '(and "timeout" above EULER_OAUTH_HTTP_TIMEOUT): every writer then waits.',
+            f"DATABASES[{alias!r}] is a SQLite file where a write that starts while a token "
+            "refresh is being saved fails at once with \"database is locked\" instead of "
+            "waiting its turn (a callback, deleting a user, euler_oauth_rotate_keys).",
+            hint=f"In DATABASES[{alias!r}] set {wanted} (keeping any other options): every "
+                 f"write then waits up to {timeout} seconds for the one before it.",
             id="django_euler_oauth.W003")]
     return [Warning(
-        f"DATABASES[{alias!r}] is SQLite on Django {django.get_version()}, which cannot make "
-        "transactions IMMEDIATE: this app's own writes wait for the write lock, but other "
-        "transactions that read before writing (deleting a user, ATOMIC_REQUESTS) can fail "
-        "with 'database is locked' while a refresh runs.",
-        hint="Use Django 5.1+ with OPTIONS transaction_mode IMMEDIATE, PostgreSQL, or a "
-             "single worker; keep OPTIONS timeout above EULER_OAUTH_HTTP_TIMEOUT.",
+        f"DATABASES[{alias!r}] is a SQLite file on Django {django.get_version()}, which "
+        "cannot make writes wait their turn: a write that starts while a token refresh is "
+        "being saved (deleting a user, a view under ATOMIC_REQUESTS) can fail with "
+        "\"database is locked\".",
+        hint=f"Upgrade to Django 5.1 or later and in DATABASES[{alias!r}] set {wanted}; or "
+             "use PostgreSQL, or run a single worker process.",
         id="django_euler_oauth.W003")]
 
 
@@ -211,6 +259,180 @@ def check_client_urls(app_configs: Any = None, databases: Any = None, **kwargs: 
                     hint="HTTPS is required except for localhost (tokens and the client "
                          "secret travel over it).", id="django_euler_oauth.E007"))
     return problems
+
+
+# --- the pieces a site built from the README can miss ---------------------------------
+
+MESSAGES_APP = "django.contrib.messages"
+MESSAGES_MIDDLEWARE = "django.contrib.messages.middleware.MessageMiddleware"
+
+
+@register()
+def check_token_middleware(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """Without the middleware, ``request.euler_connection`` does not exist: views reading it
+    fail with an AttributeError (``@euler_scopes_required`` says so instead)."""
+    if MIDDLEWARE_PATH in list(getattr(settings, "MIDDLEWARE", []) or []):
+        return []
+    return [Warning(
+        f"{MIDDLEWARE_PATH} is not in MIDDLEWARE: request.euler_connection and "
+        "request.euler_token do not exist, so views reading them (and "
+        "@euler_scopes_required) fail.",
+        hint=f'Add "{MIDDLEWARE_PATH}" to MIDDLEWARE, after '
+             '"django.contrib.auth.middleware.AuthenticationMiddleware".',
+        id="django_euler_oauth.W005")]
+
+
+@register()
+def check_messages(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """The views tell users what happened ("connected", "disconnected", a refusal) with
+    the messages framework; without it they still work, silently."""
+    missing = [name for name, present in (
+        (MESSAGES_APP, apps.is_installed(MESSAGES_APP)),
+        (MESSAGES_MIDDLEWARE, MESSAGES_MIDDLEWARE in list(
+            getattr(settings, "MIDDLEWARE", []) or [])),
+    ) if not present]
+    if not missing:
+        return []
+    return [Warning(
+        f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing: users are "
+        "not told that their TikTok account was connected or disconnected, or why a "
+        "request was refused.",
+        hint=f'Add "{MESSAGES_APP}" to INSTALLED_APPS and "{MESSAGES_MIDDLEWARE}" to '
+             "MIDDLEWARE (after SessionMiddleware), and show {{ messages }} in the base "
+             "template.",
+        id="django_euler_oauth.W006")]
+
+
+@register(Tags.urls)
+def check_urls_included(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """The app's templates and redirects reverse ``euler_oauth:...`` URLs."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        reverse("euler_oauth:callback")
+    except NoReverseMatch:
+        return [Error(
+            "The app's URLs are not routed: reverse(\"euler_oauth:callback\") fails, so its "
+            "pages and redirects raise NoReverseMatch.",
+            hint='Add path("tiktok/", include("django_euler_oauth.urls")) to urlpatterns '
+                 "in ROOT_URLCONF (without a namespace of your own: it is \"euler_oauth\"), "
+                 "and register https://your.site/tiktok/callback/ at Euler Stream.",
+            id="django_euler_oauth.E009")]
+    return []
+
+
+# --- the default client ------------------------------------------------------------------
+
+def _slugs(slugs: list[str]) -> str:
+    return ", ".join(repr(slug) for slug in slugs) or "none"
+
+
+def client_setup_problems(named: str | None = None) -> list[Any]:
+    """What keeps ``OAuthClient.objects.resolve(named)`` from finding a client, as check
+    messages (E010, W007, W008 when ``named`` is None); empty when it finds one.
+
+    Shared by the deployment check and, with ``DEBUG`` on, the "not available" page.
+    Reads the clients: raises ``DatabaseError`` before the first migrate.
+    """
+    from .models import OAuthClient
+
+    rows = list(OAuthClient.objects.order_by("slug").values_list("slug", "is_active"))
+    active = [slug for slug, is_active in rows if is_active]
+    inactive = [slug for slug, is_active in rows if not is_active]
+    add_one = ("Add one in the admin (OAuth clients) with the client ID and secret from "
+               "Euler Stream's Dashboard → OAuth")
+    if named:
+        if named in active:
+            return []
+        state = "is not active" if named in inactive else "does not exist"
+        return [Error(
+            f"The link names OAuth client {named!r}, which {state}.",
+            hint=(f"Use one of the active clients' slugs in ?client= ({_slugs(active)})"
+                  if active else add_one) + (
+                f", or tick \"active\" on {named!r} in the admin." if named in inactive
+                else "."))]  # no id: no system check sees a link
+    default = app_settings.DEFAULT_CLIENT
+    if default:
+        if default in active:
+            return []
+        state = "is not active" if default in inactive else "names no OAuth client"
+        return [Error(
+            f"EULER_OAUTH_DEFAULT_CLIENT = {default!r} {state}: every user looks "
+            "disconnected (request.euler_connection is empty) and links that name no "
+            "client answer \"This TikTok connection is not available\".",
+            hint=(f"Set EULER_OAUTH_DEFAULT_CLIENT to the slug of an active client: "
+                  f"{_slugs(active)}" if active else add_one) + (
+                f"; or tick \"active\" on {default!r} in the admin." if default in inactive
+                else "."),
+            id="django_euler_oauth.E010")]
+    if len(active) > 1:
+        return [Warning(
+            f"{len(active)} OAuth clients are active ({_slugs(active)}) and "
+            "EULER_OAUTH_DEFAULT_CLIENT is not set: every user looks disconnected "
+            "(request.euler_connection is empty) and links that name no client (Connect, "
+            "@euler_scopes_required) answer \"This TikTok connection is not available\".",
+            hint=f'Set EULER_OAUTH_DEFAULT_CLIENT = "{active[0]}" (or another of '
+                 f"{_slugs(active)}), or make only one client active.",
+            id="django_euler_oauth.W007")]
+    if not active:
+        return [Warning(
+            "No active OAuth client: nobody can connect a TikTok account (the Connect "
+            "link answers \"This TikTok connection is not available\").",
+            hint=add_one + (f', or tick "active" on one of {_slugs(inactive)}.'
+                            if inactive else "."),
+            id="django_euler_oauth.W008")]
+    return []
+
+
+@register(deploy=True)
+def check_default_client(app_configs: Any = None, databases: Any = None,
+                         **kwargs: Any) -> list[Any]:
+    """No default client (several active and no ``EULER_OAUTH_DEFAULT_CLIENT``, none
+    active, or a setting naming no active client).
+
+    A deployment check, like E007 and E008: it reads the clients, and an error among the
+    database checks would block ``migrate`` (a fresh database has no client yet).
+    """
+    try:
+        return client_setup_problems()
+    except DatabaseError:  # not migrated yet
+        return []
+
+
+# --- the keys and the stored rows ---------------------------------------------------------
+
+#: Rows per model the check decrypts: the newest, the ones pages read first.
+DECRYPTION_SAMPLE = 5
+
+
+@register(Tags.security, deploy=True)
+def check_stored_values_decrypt(app_configs: Any = None, databases: Any = None,
+                                **kwargs: Any) -> list[Any]:
+    """Valid keys that are not the ones that encrypted the rows (replaced, not added):
+    E001/E002 pass, and every page reading a token or secret fails.
+
+    A deployment check reading a sample (the newest rows of each model); ``manage.py
+    euler_oauth_rotate_keys --check`` reads them all.
+    """
+    from .maintenance import check_decryption
+
+    try:
+        found = check_decryption(newest=DECRYPTION_SAMPLE)
+    except ConfigurationError:  # no keys, or invalid ones: E001 / E002
+        return []
+    except DatabaseError:  # not migrated yet
+        return []
+    if not found.failures:
+        return []
+    return [Error(
+        "Stored values cannot be decrypted with EULER_OAUTH_ENCRYPTION_KEYS: "
+        f"{', '.join(found.failures)}. Every page or call that reads them fails.",
+        hint="The keys were replaced rather than added to: put the key that encrypted them "
+             "back in EULER_OAUTH_ENCRYPTION_KEYS (after the newest), then run manage.py "
+             "euler_oauth_rotate_keys. manage.py euler_oauth_rotate_keys --check lists "
+             "every value that fails (this check reads only the "
+             f"{DECRYPTION_SAMPLE} newest rows of each model).",
+        id="django_euler_oauth.E011")]
 
 
 # --- Celery (only where Celery is installed and an app is configured) ---------------

@@ -15,7 +15,9 @@ count as their spec names). Otherwise:
 - a connection that needs re-authorization (the grant died, or the refresh
   token is past its lifetime): reconnect with its scopes plus the required.
 
-"Back here" is ``next`` = the request's full path.
+"Back here" is ``next`` = the request's full path. Both need
+``EulerTokenMiddleware`` (``request.euler_connection``): without it they raise
+``ImproperlyConfigured`` saying so, rather than letting the view fail on the attribute.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, TypeVar
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
@@ -48,10 +51,16 @@ def scopes_redirect(request: HttpRequest, scopes: Iterable[str]) -> HttpResponse
     :class:`EulerScopesRequiredMixin` (see the module docstring).
     """
     required = [scope for scope in dict.fromkeys(scopes) if scope]
+    if not hasattr(request, "euler_connection"):
+        # Else the view would run and fail on request.euler_connection (AttributeError).
+        raise ImproperlyConfigured(
+            "@euler_scopes_required and EulerScopesRequiredMixin need "
+            "'django_euler_oauth.middleware.EulerTokenMiddleware' in MIDDLEWARE (after "
+            "AuthenticationMiddleware): it sets request.euler_connection.")
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return redirect_to_login(request.get_full_path())
-    current = getattr(request, "euler_connection", None)
+    current = request.euler_connection
     if current and current.user_id != user.pk:
         # A delegate working on someone else's account: they cannot authorize for the
         # owner, so a missing scope is a 403 saying to ask the owner.

@@ -107,7 +107,7 @@ def failure(request: HttpRequest, err: EulerOAuthError,
     """The answer to a failed authorization: ``EULER_OAUTH_FAILURE_URL`` with a message,
     else the error page whose "Try again" keeps the attempt's next, client and scope."""
     if app_settings.FAILURE_URL:
-        messages.error(request, err.friendly_message)
+        messages.error(request, err.friendly_message, fail_silently=True)
         return HttpResponseRedirect(app_settings.FAILURE_URL)
     retry = None if pending is None else {
         "next": pending.next_url, "client": pending.client, "scope": pending.scope}
@@ -129,8 +129,8 @@ def complete(request: HttpRequest, pending: state_store.PendingAuthorization,
         logger.warning("Code exchange for client %s failed: %s", pending.client, err)
         return failure(request, err, pending)
     if pending.purpose == LOGIN:
-        return sign_in(request, client, provider, tokens, pending)
-    return connect(request, client, provider, tokens, pending)
+        return sign_in(request, client, provider, tokens, pending, code=code)
+    return connect(request, client, provider, tokens, pending, code=code)
 
 
 @sensitive_variables()
@@ -145,7 +145,8 @@ def _refuse(client: OAuthClient, tokens: Any, response: HttpResponse) -> HttpRes
 
 @sensitive_variables()
 def connect(request: HttpRequest, client: OAuthClient, provider: ProviderClient,
-            tokens: Any, pending: state_store.PendingAuthorization) -> HttpResponse:
+            tokens: Any, pending: state_store.PendingAuthorization, *,
+            code: str = "") -> HttpResponse:
     """Back from "connect": store the signed-in user's connection and make it current."""
     profile = None
     # Only when the granted scope allows it (else the provider would refuse: no request).
@@ -165,9 +166,11 @@ def connect(request: HttpRequest, client: OAuthClient, provider: ProviderClient,
               "account.") % {"handle": refused.handle}, 409, back_url=pending.next_url))
     # The account just connected is the one the session works with, as after a sign-in.
     accounts.make_current(request, connection)
+    if code:  # a reload of this callback then says the account is connected
+        state_store.remember_completed(request, pending, code, connection.pk)
     name = f"@{connection.external_username}" if connection.external_username else ""
     messages.success(request, _("Your TikTok account %(name)s is connected.") % {"name": name}
-                     if name else _("Your TikTok account is connected."))
+                     if name else _("Your TikTok account is connected."), fail_silently=True)
     return HttpResponseRedirect(pending.next_url or app_settings.SUCCESS_URL)
 
 
@@ -186,7 +189,8 @@ _SIGN_IN_REFUSALS = {
 
 @sensitive_variables()  # the tokens; and the user's session is about to change
 def sign_in(request: HttpRequest, client: OAuthClient, provider: ProviderClient,
-            tokens: Any, pending: state_store.PendingAuthorization) -> HttpResponse:
+            tokens: Any, pending: state_store.PendingAuthorization, *,
+            code: str = "") -> HttpResponse:
     """Back from "Sign in with TikTok": log in the owner of the account, or sign one up."""
     try:  # the backend may have gone since the authorization started: create nothing
         accounts.require_sign_in()
@@ -215,7 +219,9 @@ def sign_in(request: HttpRequest, client: OAuthClient, provider: ProviderClient,
         return account_notice(request, str(heading), str(message), 403)
     auth_login(request, user)
     accounts.make_current(request, connection)
+    if code:  # a reload of this callback then says the account is connected
+        state_store.remember_completed(request, pending, code, connection.pk)
     messages.success(request, _("Welcome, @%(name)s.") % {"name": connection.external_username}
                      if created else _("Signed in as @%(name)s.") % {
-                         "name": connection.external_username})
+                         "name": connection.external_username}, fail_silently=True)
     return HttpResponseRedirect(pending.next_url or app_settings.SUCCESS_URL)

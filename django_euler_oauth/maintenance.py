@@ -3,8 +3,9 @@
 - :func:`refresh_expiring` refreshes every active connection whose access token
   expires within a window, with a bounded pool of threads, streaming through
   the table by primary key (memory stays flat however many rows there are).
-- :func:`rotate_keys` re-encrypts client secrets and tokens with the newest
-  key, batch by batch, without ever overwriting a token stored meanwhile.
+- :func:`rotate_keys` re-encrypts client secrets, API keys and tokens with the newest
+  key, batch by batch, without ever overwriting a token stored meanwhile;
+  :func:`check_decryption` only reads them, naming each one no key decrypts.
 - :func:`expire_refresh_tokens` marks connections whose refresh token outlived
   its lifetime as needing re-authorization.
 
@@ -257,8 +258,9 @@ class RotateSummary:
     last_pk: int | None = None
 
 
-_ROTATED_FIELDS: list[tuple[type[models.Model], tuple[str, ...]]] = [
-    (OAuthClient, ("client_secret",)),
+#: Every encrypted column, by model: what a rotation re-encrypts and a check reads.
+ENCRYPTED_FIELDS: list[tuple[type[models.Model], tuple[str, ...]]] = [
+    (OAuthClient, ("client_secret", "api_key")),
     (Connection, ("access_token", "refresh_token")),
 ]
 
@@ -350,7 +352,7 @@ def _rotate_model(model: type[models.Model], fields: tuple[str, ...], *, batch_s
 
 def rotate_keys(*, batch_size: int = DEFAULT_CHUNK_SIZE, start_after: int | None = None,
                 progress: Callable[[str, RotateSummary], None] | None = None) -> RotateSummary:
-    """Re-encrypt every client secret and token with the newest key.
+    """Re-encrypt every client secret, API key and token with the newest key.
 
     Idempotent (values already under the newest key are left alone) and
     resumable (``start_after`` skips connections up to that pk; a plain re-run
@@ -362,11 +364,66 @@ def rotate_keys(*, batch_size: int = DEFAULT_CHUNK_SIZE, start_after: int | None
         raise ValueError("batch_size must be at least 1.")
     crypto.get_fernet()  # fail early, and clearly, without keys
     summary = RotateSummary()
-    for model, fields in _ROTATED_FIELDS:
+    for model, fields in ENCRYPTED_FIELDS:
         _rotate_model(model, fields, batch_size=batch_size,
                       start_after=start_after if model is Connection else None,
                       summary=summary, progress=progress)
     return summary
+
+
+@dataclasses.dataclass
+class DecryptionCheck:
+    """What :func:`check_decryption` found: counts, and each value no key decrypts."""
+
+    values: int = 0  # non-empty values read
+    stale: int = 0  # decrypted, but not under the newest key (a rotation is due)
+    failures: list[str] = dataclasses.field(default_factory=list)  # "Model.field pk=N"
+
+
+def _stored_rows(model: type[models.Model], fields: tuple[str, ...], *, newest: int | None,
+                 batch_size: int) -> Iterator[tuple[Any, ...]]:
+    """``(pk, *ciphertexts)`` of ``model``'s rows: the ``newest`` (highest pk), or all of
+    them in keyset batches. ``values_list`` hands out the stored ciphertext, undecrypted."""
+    rows = model._default_manager.using(router.db_for_read(model))
+    if newest is not None:
+        yield from rows.order_by("-pk").values_list("pk", *fields)[:newest]
+        return
+    last: Any = None
+    while True:
+        page = rows if last is None else rows.filter(pk__gt=last)
+        batch = list(page.order_by("pk").values_list("pk", *fields)[:batch_size])
+        yield from batch
+        if len(batch) < batch_size:
+            return
+        last = batch[-1][0]
+
+
+def check_decryption(*, newest: int | None = None,
+                     batch_size: int = DEFAULT_CHUNK_SIZE) -> DecryptionCheck:
+    """Try every stored secret and token with ``EULER_OAUTH_ENCRYPTION_KEYS``; write nothing.
+
+    ``newest``: only that many of each model's newest rows (the system check's sample);
+    default every row, ``batch_size`` rows per query. Failures name model, field and pk,
+    never the value. Raises :class:`~django_euler_oauth.errors.EncryptionKeyError` when
+    the keys themselves are missing or invalid.
+    """
+    crypto.get_fernet()  # fail early, and clearly, without keys
+    result = DecryptionCheck()
+    for model, fields in ENCRYPTED_FIELDS:
+        for pk, *values in _stored_rows(model, fields, newest=newest, batch_size=batch_size):
+            for field, value in zip(fields, values, strict=True):
+                if not value:
+                    continue
+                result.values += 1
+                if crypto.is_current(str(value)):
+                    continue
+                try:
+                    crypto.decrypt(str(value))
+                except EncryptionKeyError:
+                    result.failures.append(f"{model.__name__}.{field} pk={pk}")
+                else:
+                    result.stale += 1
+    return result
 
 
 # --- clean-up ---------------------------------------------------------------------

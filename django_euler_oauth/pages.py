@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -20,6 +22,7 @@ from .errors import (
     MalformedResponse,
     Stage,
     TransportError,
+    UnknownClient,
 )
 from .models import Connection
 from .params import MAX_PARAM_LENGTH, safe_next
@@ -53,6 +56,21 @@ def _retry_url(request: HttpRequest, error: EulerOAuthError,
         kept["scope"] = ""  # the same scope would be refused again: ask for the defaults
     query = urlencode({key: value for key, value in kept.items() if value})
     return reverse("euler_oauth:authorize") + (f"?{query}" if query else "")
+
+
+def _setup_problems(request: HttpRequest, error: EulerOAuthError,
+                    retry: dict[str, str] | None) -> list[Any]:
+    """With ``DEBUG`` on, what the developer must configure for an unknown client (the
+    system checks' own messages); never shown to visitors of a production site."""
+    if not settings.DEBUG or not isinstance(error, UnknownClient):
+        return []
+    from .checks import client_setup_problems
+
+    named = str((retry if retry is not None else _sent(request)).get("client") or "")
+    try:
+        return client_setup_problems(named[:MAX_PARAM_LENGTH] or None)
+    except DatabaseError:
+        return []
 
 
 def error_page(request: HttpRequest, error: EulerOAuthError, *, status: int | None = None,
@@ -93,16 +111,21 @@ def error_page(request: HttpRequest, error: EulerOAuthError, *, status: int | No
         "retry_url": retry_url,
         "home_url": home_url,
         "back_url": next_url or home_url,
+        "setup_problems": _setup_problems(request, error, retry),
         **extra,
     }
     return render(request, "django_euler_oauth/error.html", context, status=status)
 
 
 def account_notice(request: HttpRequest, heading: str, message: str, status: int, *,
-                   back_url: str = "") -> HttpResponse:
-    """A page that says why nothing changed (a refused takeover, sign-up closed, ...)."""
+                   back_url: str = "", link_text: str = "", done: bool = False
+                   ) -> HttpResponse:
+    """A page that says why nothing changed (a refused takeover, sign-up closed, ...), or
+    with ``done`` that all is well already; its link (``link_text``, default "Back") goes
+    to ``back_url``."""
     return render(request, "django_euler_oauth/notice.html", {
-        "heading": heading, "message": message, "back_url": back_url or "/"}, status=status)
+        "heading": heading, "message": message, "back_url": back_url or "/",
+        "link_text": link_text, "done": done}, status=status)
 
 
 def not_delegated_page(request: HttpRequest, connection: Connection,

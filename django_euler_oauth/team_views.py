@@ -76,7 +76,7 @@ def team(request: HttpRequest) -> HttpResponse:
                 connection, request.POST.getlist("scope"), by=request.user,
                 delegation_expires_at=access_end(request.POST.get("until")))
         except ValidationError as err:
-            messages.error(request, " ".join(err.messages))
+            messages.error(request, " ".join(err.messages), fail_silently=True)
         else:
             link = request.build_absolute_uri(
                 reverse("euler_oauth:team_join", args=[token]))
@@ -107,7 +107,7 @@ def team_revoke(request: HttpRequest) -> HttpResponse:
             teams.revoke_invitation(invitation, by=request.user)
     except PermissionDenied:
         raise Http404 from None
-    messages.success(request, _("Access withdrawn."))
+    messages.success(request, _("Access withdrawn."), fail_silently=True)
     return HttpResponseRedirect(reverse("euler_oauth:team"))
 
 
@@ -124,7 +124,8 @@ def team_join(request: HttpRequest, token: str) -> HttpResponse:
         invitation = teams.find_invitation(token)
         if request.method == "POST":
             teams.accept_invitation(token, request.user)
-            messages.success(request, _("You are now on the team of this account."))
+            messages.success(request, _("You are now on the team of this account."),
+                             fail_silently=True)
             return HttpResponseRedirect(reverse("euler_oauth:team_join_done"))
     except InvitationRefused as err:
         return render(request, "django_euler_oauth/invitation.html",

@@ -7,12 +7,14 @@ the pages are :mod:`django_euler_oauth.pages`.
 
 from __future__ import annotations
 
+import datetime
 import logging
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
@@ -64,6 +66,42 @@ def _session_lost_hint(request: HttpRequest) -> bool:
             or not request.user.is_authenticated)
 
 
+@sensitive_variables("raw_state", "code")
+def _already_connected(request: HttpRequest, raw_state: str | None,
+                       code: str | None) -> HttpResponse | None:
+    """A reload of a callback that connected the account (its state already used): say
+    it is connected, with a link on; None when that is not what happened."""
+    done = state_store.completed(request, raw_state, code)
+    if done is None or not isinstance(done.get("connection"), int):
+        return None
+    since = timezone.now() - datetime.timedelta(seconds=app_settings.STATE_LIFETIME)
+    connection = (Connection.objects.for_user(request.user).active()
+                  .filter(pk=done["connection"], connected_at__gte=since).first())
+    if connection is None:
+        return None
+    name = f"@{connection.external_username}" if connection.external_username else ""
+    message = (_("Your TikTok account %(name)s is connected. This page was opened again "
+                 "(reloaded?): there is nothing more to do here.") % {"name": name}
+               if name else _("Your TikTok account is connected. This page was opened "
+                              "again (reloaded?): there is nothing more to do here."))
+    return account_notice(request, _("Your TikTok account is connected"), message, 200,
+                          back_url=str(done.get("next_url") or "") or app_settings.SUCCESS_URL,
+                          link_text=_("Continue"), done=True)
+
+
+@sensitive_variables("raw_state")
+def _state_refused(request: HttpRequest, err: StateError,
+                   raw_state: str | None) -> HttpResponse:
+    """The state error page, with the likeliest cause: a callback on another host than
+    the one the authorization started on (its session cookie stays with that host), else
+    a session cookie the browser did not send back (SameSite=Strict)."""
+    started = state_store.started_on(raw_state)
+    here = state_store.origin_of(request)
+    if started and here and started != here:
+        return error_page(request, err, started_on=started, returned_on=here)
+    return error_page(request, err, session_lost=_session_lost_hint(request))
+
+
 @sensitive_variables("code", "pending", "raw_state")
 @never_cache
 @require_GET
@@ -75,7 +113,8 @@ def callback(request: HttpRequest) -> HttpResponse:
     try:
         pending = state_store.consume(request, raw_state)
     except StateError as err:
-        return error_page(request, err, session_lost=_session_lost_hint(request))
+        return (_already_connected(request, raw_state, code)
+                or _state_refused(request, err, raw_state))
 
     error_code = request.GET.get("error")
     if error_code:
@@ -83,7 +122,7 @@ def callback(request: HttpRequest) -> HttpResponse:
                                   request.GET.get("error_description", "")[:500],
                                   stage=Stage.AUTHORIZE)
         if isinstance(reported, AccessDenied):  # a user's choice, not a fault
-            messages.info(request, reported.friendly_message)
+            messages.info(request, reported.friendly_message, fail_silently=True)
             target = app_settings.FAILURE_URL or pending.next_url or app_settings.SUCCESS_URL
             return HttpResponseRedirect(target)
         logger.warning("Authorization for client %s failed: %s", pending.client, reported)
@@ -126,24 +165,24 @@ def disconnect(request: HttpRequest) -> HttpResponse:
             messages.error(request, _(
                 "You are working on %(name)s, a TikTok account delegated to you: only its "
                 "owner can disconnect it. Nothing was changed.") % {
-                    "name": name or _("a TikTok account")})
+                    "name": name or _("a TikTok account")}, fail_silently=True)
             return HttpResponseRedirect(next_url)
         connection = (owned.filter(pk=current.pk).first() if current else None) or \
             owned.order_by("-connected_at", "-pk").first()
     if connection is None:
-        messages.info(request, _("No TikTok account is connected."))
+        messages.info(request, _("No TikTok account is connected."), fail_silently=True)
         return HttpResponseRedirect(next_url)
     try:
         confirmed = accounts.disconnect_account(connection, request=request)
     except LastWayIn:
         messages.error(request, _(
             "This TikTok account is your only way to sign in: set a password or connect "
-            "another TikTok account first."))
+            "another TikTok account first."), fail_silently=True)
         return HttpResponseRedirect(next_url)
     if confirmed:
-        messages.success(request, _("Your TikTok account was disconnected."))
+        messages.success(request, _("Your TikTok account was disconnected."), fail_silently=True)
     else:
         messages.warning(request, _(
             "Your TikTok account was disconnected here, but Euler Stream could not be reached "
-            "to revoke access; it ends by itself when the tokens expire."))
+            "to revoke access; it ends by itself when the tokens expire."), fail_silently=True)
     return HttpResponseRedirect(next_url)

@@ -159,8 +159,16 @@ def test_connect_use_admin_disconnect(page):
     page.get_by_role("link", name="Back to the site").click()
 
     page.goto("/")
+    asked: list[str] = []
+
+    def answer(dialog: Any) -> None:  # Disconnect names the account and asks first
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", answer)
     page.locator("#disconnect").click()
     page.wait_for_selector("#not-connected")
+    assert asked and "Disconnect @sandbox_streamer?" in asked[0]
     assert "Your TikTok account was disconnected." in page.content()
     shot(page, "10-disconnected")
     assert favicon_misses == []

@@ -119,6 +119,7 @@ def test_mixin_scopes_may_be_a_string(rf, user, oauth, make_connection):
     make_connection(user, oauth, scope="webcast:mute")
     request = rf.get("/spaced/")
     request.user = user
+    request.euler_connection = None  # what the middleware sets: no current connection
     response = Spaced.as_view()(request)
     assert authorize_query(response)["scope"] == "webcast:mute webcast:ban"
     Connection.objects.update(scope="webcast:ban webcast:mute")

@@ -258,7 +258,7 @@ def test_the_system_check_asks_for_immediate_transactions(settings, tmp_path):
     [warning] = check_sqlite_transactions()
     assert warning.id == "django_euler_oauth.W003"
     if django.VERSION >= (5, 1):
-        assert '"transaction_mode"] = "IMMEDIATE"' in warning.hint
+        assert '"transaction_mode": "IMMEDIATE"' in warning.hint
         settings.DATABASES = {**settings.DATABASES, "default": {
             **site, "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"}}}
         assert check_sqlite_transactions() == []

@@ -1,4 +1,5 @@
-"""``manage.py euler_oauth_rotate_keys``: re-encrypt stored secrets with the newest key."""
+"""``manage.py euler_oauth_rotate_keys``: re-encrypt stored secrets with the newest key
+(``--check``: only read them, and name the ones the keys cannot decrypt)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,22 @@ from django.db import OperationalError
 from ... import maintenance
 from .. import options as checked
 
+#: How many undecryptable values a failure lists (the count is always complete).
+MAX_LISTED = 20
+
+
+def _listed(names: list[str]) -> str:
+    shown = "\n".join(names[:MAX_LISTED])
+    more = f"\n… and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else ""
+    return shown + more
+
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every OAuth client secret and connection token with the first key of "
-        "EULER_OAUTH_ENCRYPTION_KEYS, in batches. Idempotent and resumable; once it "
-        "succeeds, older keys may be removed from the setting."
+        "Re-encrypt every OAuth client secret, API key and connection token with the first "
+        "key of EULER_OAUTH_ENCRYPTION_KEYS, in batches. Idempotent and resumable; once it "
+        "succeeds, older keys may be removed from the setting. With --check, only read "
+        "every value and exit non-zero naming those no key decrypts."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -23,9 +34,18 @@ class Command(BaseCommand):
                             help=f"Rows per transaction (at most {checked.MAX_CHUNK_SIZE}).")
         parser.add_argument("--start-after", type=int, default=None, metavar="PK",
                             help="Resume: skip connections with a primary key up to PK.")
+        parser.add_argument("--check", action="store_true",
+                            help="Write nothing: try to decrypt every stored value with the "
+                                 "configured keys and exit non-zero naming each one that "
+                                 "fails (model, field, pk).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         batch_size = checked.chunk_size(options["batch_size"], "--batch-size")
+        if options["check"]:
+            if options["start_after"] is not None:
+                raise CommandError("--start-after resumes a rotation; --check reads every row.")
+            self._check(batch_size)
+            return
         start_after = (checked.primary_key(options["start_after"], "--start-after")
                        if options["start_after"] is not None else None)
         verbose = options["verbosity"] >= 1
@@ -47,9 +67,20 @@ class Command(BaseCommand):
         line = (f"Re-encrypted {summary.rotated} values, {summary.current} already current, "
                 f"in {summary.rows} rows ({summary.changed_meanwhile} changed meanwhile).")
         if summary.errors:
-            shown = "\n".join(summary.errors[:20])
-            more = f"\n… and {len(summary.errors) - 20} more" if len(summary.errors) > 20 else ""
             raise CommandError(f"{line}\n{len(summary.errors)} values could not be "
                                f"re-encrypted (restore the key that wrote them, or clear "
-                               f"them):\n{shown}{more}")
+                               f"them):\n{_listed(summary.errors)}")
         self.stdout.write(self.style.SUCCESS(line))
+
+    def _check(self, batch_size: int) -> None:
+        found = maintenance.check_decryption(batch_size=batch_size)
+        if found.failures:
+            raise CommandError(
+                f"{len(found.failures)} of {found.values} stored values cannot be decrypted "
+                "with EULER_OAUTH_ENCRYPTION_KEYS (put the key that encrypted them back, "
+                "after the newest, or clear them):\n" + _listed(found.failures))
+        due = (f"; {found.stale} not yet under the newest key (run the command without "
+               "--check to re-encrypt them)" if found.stale else "")
+        self.stdout.write(self.style.SUCCESS(
+            f"All {found.values} stored values decrypt with EULER_OAUTH_ENCRYPTION_KEYS"
+            f"{due}."))

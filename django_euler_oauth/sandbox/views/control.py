@@ -154,9 +154,9 @@ def control_page(request: HttpRequest) -> HttpResponse:
         try:
             result = run_action(dict(request.POST.items()))
         except ValueError as err:
-            messages.error(request, str(err))
+            messages.error(request, str(err), fail_silently=True)
         else:
-            messages.success(request, done_message(request.POST, result))
+            messages.success(request, done_message(request.POST, result), fail_silently=True)
         return HttpResponseRedirect(reverse("euler_sandbox:control"))
     return render(request, "euler_sandbox/control.html", {
         "state": controls.snapshot(), "endpoints": controls.ENDPOINTS,
