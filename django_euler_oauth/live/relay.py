@@ -74,6 +74,9 @@ REFUSED_CODES = frozenset({4400, 4401, 4403})
 
 DEFAULT_FEATURES = {"features.bundleEvents": "true", "features.schemaVersion": "v2"}
 
+#: The most events one channel layer message carries (a browser frame stays small).
+GROUP_MESSAGE_SIZE = 500
+
 
 @dataclasses.dataclass
 class Timing:
@@ -96,6 +99,7 @@ class RoomSpec:
     handle: str
     websocket_url: str
     api_key: str = dataclasses.field(repr=False)
+    listening_pk: int = 0
 
     @property
     def url(self) -> str:
@@ -122,6 +126,8 @@ class Relay:
         self.layer = channel_layer if channel_layer is not None else _default_layer()
         self.rooms: dict[int, asyncio.Task[None]] = {}
         self.specs: dict[int, RoomSpec] = {}
+        #: {listening pk: connection pk} of the rooms this process opened sockets for.
+        self.held: dict[int, int] = {}
         self.stopping = asyncio.Event()
         self.queue: asyncio.Queue[tuple[int, list[dict[str, Any]]]] = asyncio.Queue(
             maxsize=app_settings.LIVE_QUEUE_SIZE)
@@ -132,7 +138,9 @@ class Relay:
         self.signal_dropped = 0
         self._signal_pool = ThreadPoolExecutor(max_workers=signal_workers,
                                                thread_name_prefix="euler-live-signal")
-        self._signal_slots = threading.BoundedSemaphore(signal_workers * 64)
+        #: Events handed to the signal threads and not sent yet (at most the queue's size).
+        self._signal_pending = 0
+        self._signal_lock = threading.Lock()
         self._last_drop_log = 0.0
 
     # -- the loop ---------------------------------------------------------------------
@@ -177,7 +185,12 @@ class Relay:
     # -- leases (sync: runs in a thread) ------------------------------------------------
 
     def _sync_rooms(self) -> tuple[list[RoomSpec], list[int]]:
-        """Renew, release, claim; which rooms to open and which to close."""
+        """Renew, release, claim; which rooms to open and which to close.
+
+        A handful of statements whatever the number of rooms: one heartbeat, one read of
+        the rooms held, one UPDATE to release and one to renew, one to claim a batch; the
+        connections are read only for the rooms whose socket is to be opened.
+        """
         close_old_connections()
         now = timezone.now()
         until = now + datetime.timedelta(seconds=self.lease)
@@ -190,47 +203,41 @@ class Relay:
         # by another relay after our lease ran out: let go.
         mine.exclude(pk__in=wanted).update(holder="", lease_expires_at=None)
         mine.filter(pk__in=wanted).update(lease_expires_at=until)
-        by_listening = self._held_listenings()
-        stop = [pk for pk, listening_pk in by_listening.items() if listening_pk not in wanted]
-        held = len(wanted)
+        stop = [connection_pk for listening_pk, connection_pk in self.held.items()
+                if listening_pk not in wanted]
         alive = max(1, RelayRow.objects.filter(
             seen_at__gt=now - datetime.timedelta(seconds=self.lease)).count())
         total = Listening.objects.wanted().count()
         fair = math.ceil(total / alive)
-        if held > fair and alive > 1:  # another relay joined: hand it our extra rooms
-            extra = sorted(wanted)[fair:]
+        if len(wanted) > fair and alive > 1:  # another relay joined: hand it our extra rooms
+            extra = set(sorted(wanted)[fair:])
             Listening.objects.filter(pk__in=extra, holder=self.name).update(
                 holder="", lease_expires_at=None, state=Listening.State.WAITING)
-            wanted -= set(extra)
-            stop += [pk for pk, listening_pk in by_listening.items() if listening_pk in extra]
-        start: list[RoomSpec] = []
-        for listening_pk in list(Listening.objects.free(now).order_by("pk").values_list(
-                "pk", flat=True)[:max(0, fair - len(wanted))]):
-            claimed = Listening.objects.free(now).filter(pk=listening_pk).update(
+            wanted -= extra
+            stop += [self.held[pk] for pk in extra if pk in self.held]
+        need = fair - len(wanted)
+        if need > 0:
+            candidates = list(Listening.objects.free(now).order_by("pk").values_list(
+                "pk", flat=True)[:need])
+            # One conditional UPDATE: a room another relay claimed meanwhile is not free
+            # any more and is left out; what this relay holds is read back.
+            Listening.objects.free(now).filter(pk__in=candidates).update(
                 holder=self.name, lease_expires_at=until, state=Listening.State.CONNECTING,
                 detail="")
-            if claimed:
-                wanted.add(listening_pk)
-        for listening in (Listening.objects.filter(pk__in=wanted, holder=self.name)
+            wanted |= set(Listening.objects.filter(pk__in=candidates, holder=self.name)
+                          .values_list("pk", flat=True))
+        running = {listening_pk for listening_pk, connection_pk in self.held.items()
+                   if connection_pk in self.rooms and not self.rooms[connection_pk].done()
+                   and connection_pk not in stop}
+        start: list[RoomSpec] = []
+        for listening in (Listening.objects.filter(pk__in=wanted - running, holder=self.name)
                           .select_related("connection__client")):
-            connection = listening.connection
-            task = self.rooms.get(connection.pk)
-            if task is not None and not task.done() and connection.pk not in stop:
-                continue
-            spec = self._spec(connection)
-            if spec is None:
-                continue
-            start.append(spec)
+            spec = self._spec(listening.connection, listening.pk)
+            if spec is not None:
+                start.append(spec)
         return start, sorted(set(stop))
 
-    def _held_listenings(self) -> dict[int, int]:
-        """{connection pk: listening pk} of the rooms this process has sockets for."""
-        if not self.rooms:
-            return {}
-        return dict(Listening.objects.filter(connection_id__in=list(self.rooms))
-                    .values_list("connection_id", "pk"))
-
-    def _spec(self, connection: Connection) -> RoomSpec | None:
+    def _spec(self, connection: Connection, listening_pk: int) -> RoomSpec | None:
         key = ProviderClient(connection.client).api_key
         if not key or not connection.external_username:
             why = ("no API key is configured for its OAuth client" if not key
@@ -240,7 +247,7 @@ class Relay:
             return None
         return RoomSpec(connection.pk, connection.external_username,
                         connection.client.websocket_url.rstrip("/") or
-                        connection.client.websocket_url, key)
+                        connection.client.websocket_url, key, listening_pk)
 
     def _release_all(self) -> None:
         close_old_connections()
@@ -263,6 +270,7 @@ class Relay:
         if spec.pk in self.rooms and not self.rooms[spec.pk].done():
             return
         self.specs[spec.pk] = spec
+        self.held[spec.listening_pk] = spec.pk
         self.rooms[spec.pk] = asyncio.create_task(self._room(spec),
                                                   name=f"euler-live-{spec.pk}")
         logger.info("LIVE relay %s holds %s.", self.name, spec.room)
@@ -270,6 +278,8 @@ class Relay:
     async def _close_room(self, pk: int) -> None:
         task = self.rooms.pop(pk, None)
         spec = self.specs.pop(pk, None)
+        if spec is not None:
+            self.held.pop(spec.listening_pk, None)
         if task is None:
             return
         task.cancel()
@@ -297,7 +307,9 @@ class Relay:
                                    ping_interval=20, ping_timeout=20) as websocket:
                     await self._report(spec, Listening.State.LISTENING, None, "")
                     async for frame in websocket:
-                        self._take(spec, frame, seen, streaks)
+                        messages = self._take(spec, frame, seen, streaks)
+                        if messages:
+                            await self._enqueue(spec.pk, messages)
                 code, reason = _close_of(websocket)
             except ConnectionClosed as closed:
                 code, reason = _close_of_error(closed)
@@ -344,12 +356,13 @@ class Relay:
     # -- events --------------------------------------------------------------------------
 
     def _take(self, spec: RoomSpec, frame: str | bytes, seen: SeenIds,
-              streaks: GiftStreaks) -> None:
+              streaks: GiftStreaks) -> list[dict[str, Any]]:
+        """The messages of ``frame`` to deliver: parsed, each once, streaks folded."""
         try:
             messages = parse_frame(frame)
         except ValueError as err:
             logger.warning("LIVE room %s sent a frame that was skipped: %s.", spec.room, err)
-            return
+            return []
         out: list[dict[str, Any]] = []
         for message in messages:
             if message["type"] in SOCKET_FRAMES:
@@ -358,10 +371,16 @@ class Relay:
                 continue
             out.extend(streaks.fold(message))
         out.extend(streaks.expired())
-        if out:
-            self._enqueue(spec.pk, out)
+        return out
 
-    def _enqueue(self, pk: int, messages: list[dict[str, Any]]) -> None:
+    async def _enqueue(self, pk: int, messages: list[dict[str, Any]]) -> None:
+        """Queue a frame's events. A full queue first slows the socket down (the provider's
+        side then waits on TCP), for a second at most; then the oldest frame goes."""
+        try:
+            await asyncio.wait_for(self.queue.put((pk, messages)), timeout=1.0)
+            return
+        except asyncio.TimeoutError:
+            pass
         while True:
             try:
                 self.queue.put_nowait((pk, messages))
@@ -376,32 +395,60 @@ class Relay:
                                    self.name, self.dropped)
 
     async def _deliver_forever(self) -> None:
+        """Send what is queued: the frames waiting now, merged per connection (one group
+        message per room and round, at most :data:`GROUP_MESSAGE_SIZE` events each), the
+        rooms' sends at once."""
         while True:
-            pk, messages = await self.queue.get()
-            if self.layer is not None:
+            batch = [await self.queue.get()]
+            while len(batch) < 512:
                 try:
-                    await asyncio.wait_for(
-                        self.layer.group_send(group_name(pk), {"type": "live.events",
-                                                              "messages": messages}),
-                        timeout=self.timing.delivery_timeout)
-                except Exception as err:
-                    logger.warning("LIVE events of connection %s not sent to the channel "
-                                   "layer: %s.", pk, type(err).__name__)
-            self.delivered += len(messages)
-            if live_event.receivers:
-                self._signal(pk, messages)
+                    batch.append(self.queue.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            merged: dict[int, list[dict[str, Any]]] = {}
+            for pk, messages in batch:
+                merged.setdefault(pk, []).extend(messages)
+            if self.layer is not None:
+                await asyncio.gather(*(self._group_send(pk, messages[i:i + GROUP_MESSAGE_SIZE])
+                                       for pk, messages in merged.items()
+                                       for i in range(0, len(messages), GROUP_MESSAGE_SIZE)))
+            for pk, messages in merged.items():
+                self.delivered += len(messages)
+                if live_event.receivers:
+                    self._signal(pk, messages)
+
+    async def _group_send(self, pk: int, messages: list[dict[str, Any]]) -> None:
+        try:
+            await asyncio.wait_for(
+                self.layer.group_send(group_name(pk), {"type": "live.events",
+                                                      "messages": messages}),
+                timeout=self.timing.delivery_timeout)
+        except Exception as err:
+            logger.warning("LIVE events of connection %s not sent to the channel layer: "
+                           "%s.", pk, type(err).__name__)
 
     def _signal(self, pk: int, messages: list[dict[str, Any]]) -> None:
-        if not self._signal_slots.acquire(blocking=False):
-            self.signal_dropped += len(messages)  # receivers are stuck: do not pile up work
+        """Hand ``messages`` to the signal threads, unless the receivers are so far behind
+        that the events waiting for them would pass the queue's size (then dropped, counted)."""
+        count = len(messages)
+        with self._signal_lock:
+            full = self._signal_pending + count > self.queue.maxsize
+            if not full:
+                self._signal_pending += count
+        if full:
+            self.signal_dropped += count
             now = time.monotonic()
             if now - self._last_drop_log > 10:
                 self._last_drop_log = now
-                logger.warning("live_event receivers are stuck: %d events not signalled so "
+                logger.warning("live_event receivers are behind: %d events not signalled so "
                                "far.", self.signal_dropped)
             return
-        future = self._signal_pool.submit(_send_signal, pk, messages)
-        future.add_done_callback(lambda _f: self._signal_slots.release())
+
+        def done(_future: Any) -> None:
+            with self._signal_lock:
+                self._signal_pending -= count
+
+        self._signal_pool.submit(_send_signal, pk, messages).add_done_callback(done)
 
 
 _connections: dict[int, tuple[float, Connection | None]] = {}
