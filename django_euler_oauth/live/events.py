@@ -85,10 +85,16 @@ def parse_frame(text: str | bytes) -> list[dict[str, Any]]:
         raise ValueError("no messages in the frame")
     messages = []
     for item in items:
-        if isinstance(item, dict) and isinstance(item.get("type"), str) and item["type"]:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        if not isinstance(kind, str) or not kind:
+            continue
+        if isinstance(item.get("data"), dict) and len(kind) <= 100 and len(item) == 2:
+            messages.append(item)  # already the shape delivered: no copy (the common case)
+        else:
             data = item.get("data")
-            messages.append({"type": item["type"][:100],
-                             "data": data if isinstance(data, dict) else {}})
+            messages.append({"type": kind[:100], "data": data if isinstance(data, dict) else {}})
     return messages
 
 
