@@ -38,10 +38,16 @@ PLAN: list[tuple[str, str, dict[str, str]]] = [
     ("bench.bench_refresh_cpu", "postgres", {}),
     ("bench.bench_refresh_scale", "postgres", {}),
     ("bench.bench_celery", "postgres", {}),
+    ("bench.bench_live_throughput", "sqlite", {}),
+    ("bench.bench_live_latency", "sqlite", {}),
+    ("bench.bench_live_scale", "sqlite", {"BENCH_LIVE_PARTS": "memory"}),
+    ("bench.bench_live_scale", "postgres", {"BENCH_LIVE_PARTS": "relays"}),
 ]
 QUICK = {"BENCH_SECONDS": "0.02", "BENCH_ROUNDS": "3", "BENCH_SCALE_SMALL": "200",
          "BENCH_SCALE_LARGE": "400", "BENCH_SEQUENTIAL_SAMPLE": "10",
-         "BENCH_CELERY_COUNT": "40", "BENCH_CPU_BLOCK": "5", "BENCH_CELERY_POOLS": "1,2x2"}
+         "BENCH_CELERY_COUNT": "40", "BENCH_CPU_BLOCK": "5", "BENCH_CELERY_POOLS": "1,2x2",
+         "BENCH_LIVE_EVENTS": "2000", "BENCH_LIVE_SECONDS": "0.3", "BENCH_LIVE_ROOMS": "50",
+         "BENCH_LIVE_IDLE": "2"}
 
 
 def machine() -> str:

@@ -30,3 +30,12 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "django_euler_oauth.backends.EulerAccountBackend",  # "Sign in with TikTok"
 ]
+
+# The LIVE events figures (bench/bench_live_*.py): relay and ASGI server processes share a
+# real Redis channel layer when BENCH_CHANNEL_REDIS names one (else the test settings'
+# in-memory layer, for one process).
+if os.environ.get("BENCH_CHANNEL_REDIS"):
+    CHANNEL_LAYERS = {"default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [{"address": os.environ["BENCH_CHANNEL_REDIS"],
+                              "socket_timeout": None}]}}}
