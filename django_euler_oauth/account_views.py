@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import accounts, flow
+from . import accounts, flow, teams
 from .conf import app_settings
 from .errors import EulerOAuthError, ProviderConfigurationError
 from .models import Connection, OAuthClient
@@ -55,17 +55,22 @@ def login(request: HttpRequest) -> HttpResponse:
 def account_list(request: HttpRequest) -> HttpResponse:
     """The user's TikTok accounts (and those delegated to them): switch, disconnect, add."""
     user = request.user
-    rows = (Connection.objects.select_related("client")
+    rows = (Connection.objects.select_related("client", "user")
             .filter(Q(user_id=user.pk) | Q(pk__in=Connection.objects.usable_by(user)
                                                .values("pk")))
             .exclude(status=Connection.Status.REVOKED).order_by("-connected_at", "-pk"))
     live_enabled = apps.is_installed("django_euler_oauth.live")
     if live_enabled:  # each row's listening state (connection.live_listening), one query
         rows = rows.prefetch_related("live_listening")
+    connections = list(rows)
+    for connection in connections:  # who delegated each of the others, and what
+        if connection.user_id != user.pk:
+            connection.delegated_scopes = (  # type: ignore[attr-defined]
+                teams.delegated_scopes(user, connection) or [])
     current = request.euler_connection if hasattr(request, "euler_connection") \
         else accounts.current_connection(request)
     return render(request, "django_euler_oauth/accounts.html", {
-        "connections": list(rows), "current_pk": current.pk if current else None,
+        "connections": connections, "current_pk": current.pk if current else None,
         "live_enabled": live_enabled})
 
 

@@ -9,6 +9,7 @@ from django import forms
 from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.widgets import AdminTextareaWidget
 from django.contrib.auth import get_permission_codename
 from django.db import models
 from django.db.models import QuerySet
@@ -22,12 +23,14 @@ from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from . import teams
+from .endpoints import endpoint_label
 from .errors import EulerOAuthError
 from .models import AuditEntry, Connection, Delegation, OAuthClient
 from .refresh import refresh_connection
 from .registration import check_client
 from .revocation import disconnect
-from .templatetags.euler_oauth import time_left
+from .team_views import outcome_label
+from .templatetags.euler_oauth import time_left, when
 
 
 def _https(db_field: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +71,9 @@ class OAuthClientForm(forms.ModelForm):
                   "authorize_url", "token_url", "revoke_url", "api_base_url", "use_pkce",
                   "request_format", "token_transport", "fetch_userinfo", "websocket_url",
                   "account_id")
+        # A dozen scopes run to 200 characters: a box as wide as the admin's text areas,
+        # wrapping, shows them all (a one-line input showed the first three).
+        widgets = {"scopes": AdminTextareaWidget(attrs={"rows": 3})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -80,6 +86,10 @@ class OAuthClientForm(forms.ModelForm):
         elif self.instance.pk:
             field.help_text = _("No secret stored. Type the client secret from the "
                                 "Euler Stream dashboard.")
+
+    def clean_scopes(self) -> str:
+        """The scopes on one line, one space apart (the box lets lines break)."""
+        return " ".join(str(self.cleaned_data.get("scopes") or "").split())
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -394,11 +404,33 @@ class AuditEntryAdmin(ViewOnlyAdmin):
     """The trail is evidence: no delete page or action, not even for a superuser. Old rows
     go with ``audit.prune`` / the ``euler_oauth_prune_audit`` command."""
 
-    list_display = ["created_at", "connection", "acting_user", "endpoint", "target",
-                    "outcome"]
+    # Five short columns, so the list fits beside the filters at 1280 px: the account's
+    # handle (not the connection's long name), what was done in words with its target
+    # under it (the endpoint's name in the tooltip), the outcome in words.
+    list_display = ["moment", "account", "acting_user", "what", "outcome_text"]
     # Only the users who appear in the trail, not every user of the site.
     list_filter = [("acting_user", admin.RelatedOnlyFieldListFilter), "endpoint", "outcome"]
     date_hierarchy = "created_at"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEntry]:
         return super().get_queryset(request).select_related("connection", "acting_user")
+
+    @admin.display(description=_("time"), ordering="created_at")
+    def moment(self, obj: AuditEntry) -> str:
+        return when(obj.created_at)
+
+    @admin.display(description=_("TikTok account"), ordering="connection__external_username")
+    def account(self, obj: AuditEntry) -> str:
+        handle = obj.connection.external_username
+        return f"@{handle}" if handle else str(obj.connection_id)
+
+    @admin.display(description=_("endpoint"), ordering="endpoint")
+    def what(self, obj: AuditEntry) -> str:
+        label = format_html('<span title="{}">{}</span>', obj.endpoint,
+                            endpoint_label(obj.endpoint))
+        return format_html("{}<br><small>{}</small>", label, obj.target) if obj.target \
+            else label
+
+    @admin.display(description=_("outcome"), ordering="outcome")
+    def outcome_text(self, obj: AuditEntry) -> str:
+        return outcome_label(obj.outcome)

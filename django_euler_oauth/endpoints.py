@@ -19,11 +19,14 @@ import dataclasses
 import re
 from collections.abc import Iterable
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
 from .scopes import SCOPE_ALIASES, SPEC_SCOPES, allows_any, canonical_scope
 
-__all__ = ["BYTES", "ENDPOINTS", "ENDPOINTS_BY_NAME", "JSON", "SCOPE_ALIASES", "SPEC_SCOPES",
-           "Endpoint", "canonical_scope", "endpoint_for", "endpoints_for_scope",
-           "required_scope"]
+__all__ = ["BYTES", "ENDPOINTS", "ENDPOINTS_BY_NAME", "ENDPOINT_LABELS", "JSON",
+           "SCOPE_ALIASES", "SPEC_SCOPES", "Endpoint", "canonical_scope", "endpoint_for",
+           "endpoint_label", "endpoints_for_scope", "required_scope"]
 
 JSON = "json"
 BYTES = "bytes"
@@ -185,6 +188,46 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )
 
 ENDPOINTS_BY_NAME: dict[str, Endpoint] = {endpoint.name: endpoint for endpoint in ENDPOINTS}
+
+#: What each endpoint does, in plain words, for people reading the audit trail ("mute a
+#: viewer"): one for every row of :data:`ENDPOINTS`.
+ENDPOINT_LABELS: dict[str, Promise] = {
+    "get_user_info": _("read the account's profile"),
+    "retrieve_bulk_live_check": _("check who is LIVE"),
+    "retrieve_webcast_rankings": _("read LIVE rankings"),
+    "retrieve_room_rankings": _("read the room's viewer rankings"),
+    "fetch_webcast_url": _("connect to the LIVE room"),
+    "fetch_webcast_url_by_unique_id": _("connect to the LIVE room"),
+    "retrieve_webcast_anchor_events": _("read the LIVE's recent events"),
+    "retrieve_webcast_gift_gallery": _("read the room's gifts"),
+    "retrieve_webcast_user_earnings": _("read the LIVE earnings"),
+    "retrieve_live_analytics_video_list": _("list past LIVEs"),
+    "retrieve_live_analytics_video_detail": _("read a past LIVE's analytics"),
+    "retrieve_live_analytics_user_interactions": _("read a viewer's interactions"),
+    "send_room_chat": _("send a chat message"),
+    "mute_room_user": _("mute a viewer"),
+    "unmute_room_user": _("unmute a viewer"),
+    "retrieve_room_muted_users": _("list muted viewers"),
+    "kick_room_user": _("ban a viewer"),
+    "unban_room_user": _("lift a viewer's ban"),
+    "retrieve_room_banned_users": _("list banned viewers"),
+    "toggle_room_comments": _("turn comments on or off"),
+    "add_sensitive_word": _("add a filtered word"),
+    "delete_sensitive_word": _("remove a filtered word"),
+    "get_sensitive_words": _("list filtered words"),
+    "add_room_moderator": _("make a viewer a moderator"),
+    "remove_room_moderator": _("remove a moderator"),
+    "retrieve_room_moderators": _("list moderators"),
+    "legacy_send_chat": _("send a chat message"),
+    "legacy_fetch": _("read the LIVE's recent events"),
+    "legacy_user_earnings": _("read the LIVE earnings"),
+}
+
+
+def endpoint_label(name: str) -> str:
+    """What endpoint ``name`` does, in plain words (active language); else ``name``."""
+    label = ENDPOINT_LABELS.get(name)
+    return str(label) if label else name
 
 
 def endpoint_for(method: str, path: str) -> tuple[Endpoint, dict[str, str]] | None:

@@ -221,7 +221,9 @@ def sign_in(request: HttpRequest, client: OAuthClient, provider: ProviderClient,
     accounts.make_current(request, connection)
     if code:  # a reload of this callback then says the account is connected
         state_store.remember_completed(request, pending, code, connection.pk)
+    # "Signed in with", not "as": the site's user is who is signed in (a layout may say
+    # "Signed in as <user>, working as @<account>"); the account is the one worked on.
     messages.success(request, _("Welcome, @%(name)s.") % {"name": connection.external_username}
-                     if created else _("Signed in as @%(name)s.") % {
+                     if created else _("Signed in with @%(name)s, working as @%(name)s.") % {
                          "name": connection.external_username}, fail_silently=True)
     return HttpResponseRedirect(pending.next_url or app_settings.SUCCESS_URL)

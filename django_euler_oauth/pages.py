@@ -6,6 +6,7 @@ did not give. Views, decorators and the team views share them.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -26,6 +27,7 @@ from .errors import (
 )
 from .models import Connection
 from .params import MAX_PARAM_LENGTH, safe_next
+from .scopes import describe
 
 
 def _provider_description(error: EulerOAuthError) -> str:
@@ -128,8 +130,19 @@ def account_notice(request: HttpRequest, heading: str, message: str, status: int
         "link_text": link_text, "done": done}, status=status)
 
 
+def _came_from(request: HttpRequest) -> str | None:
+    """The page of this site the request came from (its ``Referer``), else None."""
+    parts = urlsplit(request.META.get("HTTP_REFERER", "")[:MAX_PARAM_LENGTH])
+    if parts.netloc != request.get_host() or parts.path == request.path:
+        return None
+    return safe_next(request, urlunsplit(("", "", parts.path, parts.query, "")))
+
+
 def not_delegated_page(request: HttpRequest, connection: Connection,
                        missing: list[str]) -> HttpResponse:
-    """403: the delegate lacks ``missing`` on ``connection`` and must ask its owner."""
-    context = {"connection": connection, "missing": missing}
+    """403: the delegate lacks ``missing`` on ``connection`` and must ask its owner; a
+    link back to the page they came from (else the site's home)."""
+    came_from = _came_from(request)
+    context = {"connection": connection, "missing": describe(missing),
+               "back_url": came_from or "/", "back_home": came_from is None}
     return render(request, "django_euler_oauth/not_delegated.html", context, status=403)

@@ -8,7 +8,9 @@ endpoint needs (:mod:`~django_euler_oauth.endpoints`), what a delegation gives
 (:mod:`~django_euler_oauth.decorators`). The functions here are the only place that does
 it. The authorize and re-authorize URLs, which ask for scopes, are built here too.
 
-The sandbox keeps its own copy of the provider's side (``sandbox/scopes.py``).
+What each scope allows, in plain words, is here too (:data:`SCOPE_DESCRIPTIONS`,
+translatable): the team page and the invitation show it, and the sandbox's permissions
+screen reuses it (``sandbox/scopes.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from django.urls import NoReverseMatch, reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
     from .models import Connection, OAuthClient
@@ -45,6 +49,40 @@ SCOPE_ALIASES: dict[str, str] = {
     "webcast:live_check": "webcast:bulk_live_check",
     "webcast:earnings": "webcast:user_earnings",
 }
+
+
+#: What each scope lets the app do, in plain words, for the account's owner and for the
+#: people the owner invites (so: "the account", "the LIVE", never "your").
+SCOPE_DESCRIPTIONS: dict[str, Promise] = {
+    "user:info": _("See the account's public profile (username, nickname, avatar)."),
+    "user:consents": _("See which apps the account has authorized."),
+    "webcast:fetch": _("Connect to the account's LIVE and read its events (chat, gifts, "
+                       "likes)."),
+    "webcast:live_check": _("See whether the account is LIVE."),
+    "webcast:bulk_live_check": _("Check whether several accounts are LIVE at once."),
+    "webcast:rankings": _("Read LIVE rankings and leaderboards."),
+    "webcast:earnings": _("Read the account's LIVE earnings."),
+    "webcast:user_earnings": _("Read the account's LIVE earnings, viewer by viewer."),
+    "webcast:sign_url": _("Sign TikTok LIVE request URLs for the account."),
+    "webcast:chat": _("Send chat messages in the LIVE as the account."),
+    "webcast:mute": _("Mute viewers in the LIVE."),
+    "webcast:ban": _("Ban viewers from the LIVE."),
+    "webcast:comments": _("Turn the LIVE's comments on or off."),
+    "webcast:moderators": _("See and change who moderates the LIVE."),
+    "webcast:live_analytics": _("Read the analytics of past LIVEs."),
+    "webcast:sensitive_words": _("Manage the LIVE's filter of sensitive words."),
+}
+
+
+def describe_scope(scope: str) -> str:
+    """What ``scope`` allows, in plain words (in the active language); "" if unknown."""
+    text = SCOPE_DESCRIPTIONS.get(scope) or SCOPE_DESCRIPTIONS.get(canonical_scope(scope))
+    return str(text) if text else ""
+
+
+def describe(scopes: Iterable[str]) -> list[tuple[str, str]]:
+    """Each of ``scopes`` with what it allows (:func:`describe_scope`)."""
+    return [(scope, describe_scope(scope)) for scope in scopes]
 
 
 def canonical_scope(scope: str) -> str:

@@ -4,6 +4,7 @@ invitation, the owner's audit trail, and the 403 page for a delegate's refusal."
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 
 from django import forms
 from django.conf import settings
@@ -15,19 +16,24 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import teams
-from .errors import InvitationRefused
+from . import errors, teams
+from .conf import app_settings
+from .endpoints import endpoint_label
+from .errors import InvitationRefused, NotDelegated
 from .models import AuditEntry, Connection, Delegation, Invitation
 from .pages import not_delegated_page
 from .params import form_pk, hide
+from .scopes import describe
 
 __all__ = ["ACCESS_END_MAX_DAYS", "AUDIT_PAGE_SIZE", "access_end", "audit_trail",
-           "not_delegated_page", "team", "team_join", "team_join_done", "team_revoke"]
+           "not_delegated_page", "outcome_label", "team", "team_join", "team_join_done",
+           "team_revoke"]
 
 AUDIT_PAGE_SIZE = 200
 #: How far ahead the team page lets an owner set the end of a delegate's access.
@@ -68,7 +74,7 @@ def _owned(request: HttpRequest, raw: str | None) -> Connection:
 def team(request: HttpRequest) -> HttpResponse:
     """The owner's team: create an invitation (POST: ``connection``, ``scope``, optional
     ``until``, the last day of access), list invitations and delegates."""
-    link = ""
+    link, link_pk = "", None
     if request.method == "POST":
         connection = _owned(request, request.POST.get("connection"))
         try:
@@ -80,15 +86,18 @@ def team(request: HttpRequest) -> HttpResponse:
         else:
             link = request.build_absolute_uri(
                 reverse("euler_oauth:team_join", args=[token]))
+            link_pk = connection.pk
     connections = list(Connection.objects.for_user(request.user).active()
                        .select_related("client"))
     for connection in connections:
+        # Each scope the owner can share, with what it allows in plain words.
+        connection.team_scopes = describe(connection.scope_list)  # type: ignore[attr-defined]
         connection.team_delegations = list(  # type: ignore[attr-defined]
             Delegation.objects.live().filter(connection=connection).select_related("user"))
         connection.team_invitations = list(  # type: ignore[attr-defined]
             Invitation.objects.pending().filter(connection=connection))
     return render(request, "django_euler_oauth/team.html",
-                  {"connections": connections, "link": link})
+                  {"connections": connections, "link": link, "link_pk": link_pk})
 
 
 @never_cache
@@ -123,42 +132,85 @@ def team_join(request: HttpRequest, token: str) -> HttpResponse:
     try:
         invitation = teams.find_invitation(token)
         if request.method == "POST":
-            teams.accept_invitation(token, request.user)
-            messages.success(request, _("You are now on the team of this account."),
-                             fail_silently=True)
-            return HttpResponseRedirect(reverse("euler_oauth:team_join_done"))
+            delegation = teams.accept_invitation(token, request.user)
+            handle = invitation.connection.external_username
+            messages.success(request, _("You are now on the team of @%(name)s.") % {
+                "name": handle} if handle else _("You are now on the team of this account."),
+                fail_silently=True)
+            query = urlencode({"connection": delegation.connection_id})
+            return HttpResponseRedirect(f"{reverse('euler_oauth:team_join_done')}?{query}")
     except InvitationRefused as err:
         return render(request, "django_euler_oauth/invitation.html",
                       {"refused": " ".join(err.messages), "code": err.code}, status=410)
     return render(request, "django_euler_oauth/invitation.html",
-                  {"invitation": invitation, "connection": invitation.connection})
+                  {"invitation": invitation, "connection": invitation.connection,
+                   "scopes": describe(invitation.scope_list)})
 
 
 @never_cache
 @login_required
 def team_join_done(request: HttpRequest) -> HttpResponse:
-    return render(request, "django_euler_oauth/invitation.html", {"accepted": True})
+    """After accepting: the way on, "Start working on @x" (``?connection=``, one the user
+    may use: nobody sees another's), with what the owner shared."""
+    pk = form_pk(request.GET.get("connection"))
+    connection = None if pk is None else (
+        Connection.objects.usable_by(request.user).filter(pk=pk).first())
+    scopes: list[tuple[str, str]] = []
+    if connection is not None:
+        scopes = describe(teams.delegated_scopes(request.user, connection) or [])
+    return render(request, "django_euler_oauth/invitation.html", {
+        "accepted": True, "connection": connection, "scopes": scopes,
+        "next": app_settings.SUCCESS_URL})
+
+
+def outcome_label(outcome: str) -> str:
+    """An audit outcome in plain words: "done", "refused: not delegated", or the error's
+    friendly message (an OAuth code or an error class's name); else the outcome as is."""
+    if outcome == AuditEntry.OK:
+        return _("done")
+    if outcome == NotDelegated.code:
+        return _("refused: not delegated")
+    cls = errors.ERRORS_BY_CODE.get(outcome) or getattr(errors, outcome, None)
+    if isinstance(cls, type) and issubclass(cls, errors.EulerOAuthError) and cls.message:
+        return str(cls.message)
+    return outcome
 
 
 @never_cache
 @login_required
 def audit_trail(request: HttpRequest) -> HttpResponse:
     """The trail of the connections the user manages, newest first; ?delegate= (a
-    username), ?endpoint=, ?outcome= filter it, each offered from the trail itself."""
+    username), ?endpoint=, ?outcome= filter it, each offered from the trail itself.
+
+    "Delegates only" is on by default (``?delegates_only=0`` turns it off): the owner's
+    own calls (their own moderation during a busy LIVE) would bury what the team did,
+    and the trail stays in time order either way (see docs/teams.md)."""
     owned = Connection.objects.for_user(request.user)
     trail = AuditEntry.objects.filter(connection__in=owned)
+    delegates_only = request.GET.get("delegates_only", "1") != "0"
+    if delegates_only:  # rows of a since-deleted user (acting_user NULL) stay
+        trail = trail.exclude(acting_user=request.user.pk)
     username = "acting_user__" + get_user_model().USERNAME_FIELD
     columns = {"delegate": username, "endpoint": "endpoint", "outcome": "outcome"}
     filters = {key: request.GET[key] for key in columns if request.GET.get(key)}
     entries = trail.filter(**{columns[key]: value for key, value in filters.items()})
-    choices = {key: sorted(str(v) for v in trail.order_by().values_list(column, flat=True)
-                           .distinct() if v is not None)
+    labels: dict[str, Callable[[str], str]] = {
+        "delegate": str, "endpoint": endpoint_label, "outcome": outcome_label}
+    # Each filter's options: (value, words), by their words.
+    choices = {key: sorted(((str(v), labels[key](str(v))) for v in trail.order_by()
+                            .values_list(column, flat=True).distinct() if v is not None),
+                           key=lambda option: option[1])
                for key, column in columns.items()}
     for key, value in filters.items():  # a value the trail lacks still shows as chosen
-        if value not in choices[key]:
-            choices[key].insert(0, value)
+        if value not in (option[0] for option in choices[key]):
+            choices[key].insert(0, (value, labels[key](value)))
     shown = list(entries.select_related("acting_user", "connection")[:AUDIT_PAGE_SIZE + 1])
+    for entry in shown:
+        entry.what = endpoint_label(entry.endpoint)  # type: ignore[attr-defined]
+        entry.outcome_text = outcome_label(entry.outcome)  # type: ignore[attr-defined]
     return render(request, "django_euler_oauth/audit.html",
                   {"entries": shown[:AUDIT_PAGE_SIZE], "filters": filters,
                    "choices": choices, "capped": len(shown) > AUDIT_PAGE_SIZE,
-                   "page_size": AUDIT_PAGE_SIZE})
+                   "page_size": AUDIT_PAGE_SIZE, "delegates_only": delegates_only,
+                   "own_hidden": delegates_only and not filters and not shown and
+                   AuditEntry.objects.filter(connection__in=owned).exists()})

@@ -179,10 +179,15 @@ def disconnect(request: HttpRequest) -> HttpResponse:
             "This TikTok account is your only way to sign in: set a password or connect "
             "another TikTok account first."), fail_silently=True)
         return HttpResponseRedirect(next_url)
+    # The message names the account: with several, "your TikTok account" says not which.
+    name = (f"@{connection.external_username}" if connection.external_username
+            else _("your TikTok account"))
     if confirmed:
-        messages.success(request, _("Your TikTok account was disconnected."), fail_silently=True)
+        messages.success(request, _("Disconnected %(name)s.") % {"name": name},
+                         fail_silently=True)
     else:
         messages.warning(request, _(
-            "Your TikTok account was disconnected here, but Euler Stream could not be reached "
-            "to revoke access; it ends by itself when the tokens expire."), fail_silently=True)
+            "Disconnected %(name)s here, but Euler Stream could not be reached to revoke "
+            "access; it ends by itself when the tokens expire.") % {"name": name},
+            fail_silently=True)
     return HttpResponseRedirect(next_url)

@@ -143,7 +143,7 @@ def ensure_demo_moderator(password: str) -> None:
 def set_up(port: int, password: str) -> None:
     from django.core.management import call_command
 
-    from django_euler_oauth.sandbox.setup import ensure_demo_client
+    from django_euler_oauth.sandbox.setup import ensure_accounts, ensure_demo_client
 
     call_command("migrate", database="default", verbosity=0, interactive=False)
     call_command("migrate", database="euler_sandbox", verbosity=0, interactive=False)
@@ -153,6 +153,9 @@ def set_up(port: int, password: str) -> None:
     ensure_demo_client(f"http://127.0.0.1:{port}/sandbox", slug="sandbox",
                        name="Example TikTok App", scopes=DEMO_SCOPES,
                        redirect_uris=[f"{site}/oauth/callback/" for site in sites])
+    # Every demo account, in a sandbox database older than the newest one too: the demo
+    # connects @sandbox_streamer and @sandbox_viewer; @sandbox_wanderer shows sign-up.
+    ensure_accounts(every_demo_account=True)
 
 
 def fault_warning() -> str:

@@ -376,3 +376,22 @@ def test_secret_field_says_whether_a_secret_is_stored(admin_browser, make_client
         assert cursor.fetchone()[0] not in html
     html = admin_browser.get(f"{CLIENTS}{without.pk}/change/").content.decode()
     assert "No secret stored." in html and "A secret is stored" not in html
+
+
+def test_the_default_scopes_box_shows_them_all(admin_browser, oauth):
+    """A dozen scopes run to 200 characters: a wrapping box as wide as the admin's text
+    areas, not a one-line input that showed the first three; saved on one line."""
+    every = ("user:info webcast:fetch webcast:bulk_live_check webcast:rankings webcast:mute "
+             "webcast:ban webcast:comments webcast:sensitive_words webcast:moderators "
+             "webcast:live_analytics webcast:user_earnings")
+    OAuthClient.objects.filter(pk=oauth.pk).update(scopes=every)
+    html = admin_browser.get(f"{CLIENTS}{oauth.pk}/change/").content.decode()
+    box = re.search(r'<textarea name="scopes"[^>]*>\s*([^<]*)</textarea>', html)
+    assert box, "the scopes are not in a text area"
+    assert 'class="vLargeTextField"' in box.group(0) and 'rows="3"' in box.group(0)
+    assert box.group(1).strip() == every
+    typed = "user:info\r\nwebcast:fetch   webcast:mute\n"
+    response = admin_browser.post(f"{CLIENTS}{oauth.pk}/change/",
+                                  form_data(oauth, scopes=typed))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert OAuthClient.objects.get(pk=oauth.pk).scopes == "user:info webcast:fetch webcast:mute"

@@ -4,6 +4,7 @@ owner grants, on the team page), and it shows the audit trail without deleting f
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Any
 
 import pytest
@@ -134,7 +135,7 @@ def _entry(conn: Any, who: Any, endpoint: str, outcome: str = "ok") -> AuditEntr
 
 def _listed(endpoint: str, html: str) -> bool:
     """A row of the changelist shows ``endpoint`` (not only a filter's link to it)."""
-    return f'class="field-endpoint">{endpoint}</td>' in html
+    return f'class="field-what"><span title="{endpoint}">' in html
 
 
 @pytest.mark.django_db
@@ -168,3 +169,25 @@ def test_the_audit_trail_is_still_listed_and_filtered_in_the_admin(login, team_c
     assert refused.status_code == 200
     assert _listed("send_room_chat", refused.content.decode())
     assert not _listed("mute_room_user", refused.content.decode())
+
+
+@pytest.mark.django_db
+def test_the_audit_changelist_is_narrow_and_in_words(login, team_conn, moderator):
+    """Five short columns beside the filters (it overflowed at 1280 px): the handle, not
+    the connection's long name; what was done in words, the target under it; the outcome
+    in words."""
+    browser = login("superuser")
+    AuditEntry.objects.create(connection=team_conn, acting_user=moderator,
+                              endpoint="mute_room_user", outcome="ok",
+                              target="7000000000000000002")
+    _entry(team_conn, moderator, "send_room_chat", "not_delegated")
+    html = browser.get(reverse(AUDIT)).content.decode()
+    headers = re.findall(r'<th scope="col" class="([^"]+)"', html)
+    assert len(headers) <= 5, headers  # no checkbox column: no action
+    assert "via" not in html.split("<tbody>")[1]  # not "@streamer via slug (active)"
+    assert '<td class="field-account">@streamer</td>' in html
+    assert ('<td class="field-what"><span title="mute_room_user">mute a viewer</span><br>'
+            '<small>7000000000000000002</small></td>') in html
+    assert '<td class="field-outcome_text">refused: not delegated</td>' in html
+    assert len(re.findall(r'<th class="field-moment"><a href="[^"]+">'
+                          r'\d{4}-\d\d-\d\d \d\d:\d\d UTC</a></th>', html)) == 2

@@ -61,7 +61,7 @@ def test_owner_sees_the_trail_and_others_do_not(client, team_conn, user, moderat
     assert "viewer-7" in page and "not_delegated" in page and "mod" in page
     assert team_conn.access_token not in page and team_conn.refresh_token not in page
     filtered = client.get("/oauth/team/audit/", {"outcome": "ok"}).content.decode()
-    assert "<td>mute_room_user</td>" in filtered and "<td>send_room_chat</td>" not in filtered
+    assert "<td>mute a viewer</td>" in filtered and "<td>send a chat message</td>" not in filtered
     client.force_login(moderator)
     assert "viewer-7" not in client.get("/oauth/team/audit/").content.decode()
 

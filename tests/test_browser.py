@@ -169,7 +169,7 @@ def test_connect_use_admin_disconnect(page):
     page.locator("#disconnect").click()
     page.wait_for_selector("#not-connected")
     assert asked and "Disconnect @sandbox_streamer?" in asked[0]
-    assert "Your TikTok account was disconnected." in page.content()
+    assert "Disconnected @sandbox_streamer." in page.content()
     shot(page, "10-disconnected")
     assert favicon_misses == []
 

@@ -335,7 +335,7 @@ def test_revoke_success_answers(body: Any, provider: ScriptedProvider, world: An
     web.force_login(user)
     response = web.post("/oauth/disconnect/", {"next": "/after/"})
     shown = [str(m) for m in get_messages(response.wsgi_request)]
-    assert shown == ["Your TikTok account was disconnected."]
+    assert shown == ["Disconnected your TikTok account."]
     sent = [r.form for r in provider.requests_to(REVOKE)]
     assert [(f["token"], f["token_type_hint"]) for f in sent] == [
         ("alice-refresh-0", "refresh_token"), ("alice-access-0", "access_token")]

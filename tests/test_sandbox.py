@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core.checks import run_checks
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from django_euler_oauth.models import OAuthClient
@@ -105,7 +105,7 @@ def test_three_screens_name_the_app_describe_scopes_and_show_a_qr(client, sandbo
     permissions = client.get(f"{BASE}/authorize/{rid}/permissions")
     text = permissions.content.decode()
     assert "<code>webcast:fetch</code>" in text and "<code>webcast:live_check</code>" in text
-    assert "See whether you are currently LIVE." in text
+    assert "See whether the account is LIVE." in text  # the package's own words
     qr = client.get(f"{BASE}/authorize/{rid}/qr").content.decode()
     assert 'src="data:image/svg+xml' in qr
     assert "Simulate scan and confirm on phone" in qr
@@ -434,9 +434,27 @@ def test_avatar_is_an_svg_for_known_accounts_only(client, sandbox_client_row):
     tokens(client, scope="user:info")  # the demo accounts exist once an authorization ran
     picture = client.get("/sandbox/avatars/sandbox_streamer.svg")
     assert picture.status_code == 200 and picture["Content-Type"] == "image/svg+xml"
-    assert b">S</text>" in picture.content
+    assert b">St</text>" in picture.content
     assert client.get("/sandbox/avatars/nobody.svg").status_code == 404
     assert client.post("/sandbox/avatars/sandbox_streamer.svg").status_code == 405
+
+
+def _fill(svg: bytes) -> str:
+    match = re.search(rb'<circle [^>]*fill="(#[0-9a-f]{6})"', svg)
+    assert match
+    return match.group(1).decode()
+
+
+def test_the_demo_accounts_avatars_tell_apart(client, sandbox_client_row):
+    """Two letters (of the handle's last word) and a colour per account: the demo's
+    accounts, all "sandbox_...", were each an "S" before."""
+    tokens(client, scope="user:info")
+    pictures = {handle: client.get(f"/sandbox/avatars/{handle}.svg").content
+                for handle in ("sandbox_streamer", "sandbox_viewer", "sandbox_wanderer")}
+    assert b">St</text>" in pictures["sandbox_streamer"]
+    assert b">Vi</text>" in pictures["sandbox_viewer"]
+    assert b">Wa</text>" in pictures["sandbox_wanderer"]
+    assert len({_fill(svg) for svg in pictures.values()}) == 3
 
 
 def test_api_errors(client, sandbox_client_row):
@@ -589,3 +607,42 @@ def test_system_check_warns_when_debug_is_off():
     assert "euler_sandbox.W001" in ids
     with override_settings(DEBUG=True):
         assert "euler_sandbox.W001" not in [m.id for m in run_checks()]
+
+
+def _permissions(client: Any, scope: str) -> tuple[str, str]:
+    intro = client.get(f"{BASE}/authorize", params(scope=scope))
+    rid = public_id(intro)
+    return rid, client.get(f"{BASE}/authorize/{rid}/permissions").content.decode()
+
+
+def _new(page: str) -> list[str]:
+    return re.findall(r'<li class="scope new"><code>([^<]+)</code>', page)
+
+
+def test_incremental_authorization_marks_the_newly_asked_scopes(client, sandbox_client_row):
+    """The account last logged in with this browser (remembered like the TikTok app's
+    session) already allowed this app some scopes: the others are marked "new", and the
+    QR screen offers that account first."""
+    _rid, first = _permissions(client, "user:info webcast:fetch")
+    assert _new(first) == [] and 'id="sandbox-already"' not in first  # nobody known yet
+    exchange(client, get_code(client, account="sandbox_viewer",
+                              scope="user:info webcast:fetch"))
+    rid, again = _permissions(client, "user:info webcast:fetch webcast:chat webcast:mute")
+    assert _new(again) == ["webcast:chat", "webcast:mute"]
+    assert '<li class="scope"><code>user:info</code>' in again
+    assert "@sandbox_viewer already allowed Test App the others" in again
+    assert "the 2 marked <strong>new</strong> are what it asks for now" in again
+    qr = client.get(f"{BASE}/authorize/{rid}/qr").content.decode()
+    assert '<option value="sandbox_viewer" selected>' in qr
+    # Another app, or another browser: nothing to compare with, nothing marked.
+    assert _new(_permissions(Client(), "user:info webcast:chat")[1]) == []
+
+
+def test_nothing_is_marked_new_once_the_grant_is_revoked(client, sandbox_client_row):
+    body = tokens(client, account="sandbox_streamer", scope="user:info")
+    _rid, page = _permissions(client, "user:info webcast:chat")
+    assert _new(page) == ["webcast:chat"]
+    revoke(client, body["refresh_token"], "refresh_token")
+    _rid, fresh = _permissions(client, "user:info webcast:chat")
+    assert _new(fresh) == []  # a first consent again: every scope is asked anew
+    assert "Last logged in with this browser as <strong>@sandbox_streamer</strong>" in fresh

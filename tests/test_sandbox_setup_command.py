@@ -44,7 +44,7 @@ def test_it_registers_the_routed_callback_and_points_the_client_at_the_sandbox()
     assert oauth.token_url == "http://127.0.0.1:8000/sandbox/tiktok/oauth/token"
     assert oauth.websocket_url == "ws://127.0.0.1:8000/sandbox/ws"
     assert oauth.scopes == "user:info webcast:fetch webcast:bulk_live_check webcast:rankings"
-    assert FakeAccount.objects.count() == 2
+    assert FakeAccount.objects.count() == 3
     assert "OAuth client 'sandbox' created" in out
     assert "http://127.0.0.1:8000/oauth/callback/" in out
     assert "@sandbox_streamer, @sandbox_viewer" in out

@@ -609,7 +609,7 @@ def test_control_api_runs_the_live_actions(site, django_user_model):
     assert answer.status_code == 200 and answer.json()["result"] == 3
     assert [m["data"]["repeatEnd"] for m in messages(socket, 3)] == [0, 0, 1]
     live_states = {a["uniqueId"]: a["is_live"] for a in answer.json()["state"]["accounts"]}
-    assert live_states == {STREAMER: True, VIEWER_ACCOUNT: False}
+    assert live_states == {STREAMER: True, VIEWER_ACCOUNT: False, "sandbox_wanderer": False}
     for bad in ({"action": "viewer_event", "unique_id": STREAMER, "kind": "dance"},
                 {"action": "viewer_event", "unique_id": STREAMER, "kind": "chat",
                  "count": 0},

@@ -14,6 +14,7 @@ import pytest
 import requests
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in
+from django.contrib.messages import get_messages
 from django.core.checks import ERROR, WARNING, run_checks
 from django.test import Client
 
@@ -276,3 +277,16 @@ def test_backend_removed_mid_sign_in_creates_no_user(client, signin_oauth, sandb
     assert response.status_code == 400 and b"Application configuration error" in response.content
     assert get_user_model().objects.count() == 0 and Connection.objects.count() == 0
     assert events["signed_up"] == [] and events["logged_in"] == []
+
+
+def test_the_sign_in_message_agrees_with_the_header(client, signin_oauth, sandbox_browser):
+    """Signing in again says "with @x, working as @x": the site's user is who is signed
+    in (a header says "Signed in as <user>, working as @x"), the account is worked on."""
+    first = sign_in(client, sandbox_browser, STREAMER)
+    assert [str(m) for m in get_messages(first.wsgi_request)] == \
+        ["Welcome, @sandbox_streamer."]
+    other = Client()
+    with SandboxBrowser() as browser:
+        again = sign_in(other, browser, STREAMER)
+    assert [str(m) for m in get_messages(again.wsgi_request)] == \
+        ["Signed in with @sandbox_streamer, working as @sandbox_streamer."]

@@ -1,4 +1,5 @@
-"""The ``time_left`` filter that the admin and the example pages share."""
+"""The filters the admin and the pages share: ``time_left``, ``when`` (one format of a
+moment, its time zone named) and ``euler_scope_text``."""
 
 import datetime
 
@@ -22,3 +23,19 @@ def test_usable_from_templates():
     rendered = Template("{% load euler_oauth %}{{ left|time_left }}").render(
         Context({"left": datetime.timedelta(hours=2)}))
     assert rendered == "2 h 0 min"
+
+
+def test_when_is_the_one_format_of_a_moment_with_its_time_zone(settings):
+    from django.utils import timezone
+
+    from django_euler_oauth.templatetags.euler_oauth import when
+
+    moment = datetime.datetime(2026, 7, 4, 9, 5, tzinfo=datetime.timezone.utc)
+    assert when(moment) == "2026-07-04 09:05 UTC"
+    with timezone.override("Europe/Berlin"):
+        assert when(moment) == "2026-07-04 11:05 CEST"
+    assert when(None) == ""
+    assert when(datetime.datetime(2026, 7, 4, 9, 5)) == "2026-07-04 09:05 UTC"  # naive: local
+    rendered = Template("{% load euler_oauth %}{{ at|when }} {{ 'webcast:mute'|euler_scope_text }}"
+                        ).render(Context({"at": moment}))
+    assert rendered == "2026-07-04 09:05 UTC Mute viewers in the LIVE."

@@ -90,7 +90,7 @@ def test_disconnect_revokes_refresh_then_access(browser, oauth, conn, provider, 
     assert signals[0]["revoked_remotely"] is True
     assert signals[0]["connection"].pk == conn.pk
     assert signals[0]["request"] is not None
-    assert messages_of(response) == [("success", "Your TikTok account was disconnected.")]
+    assert messages_of(response) == [("success", "Disconnected your TikTok account.")]
 
 
 def test_revoke_sent_as_json_for_json_clients(browser, user, provider, make_client,
@@ -193,3 +193,21 @@ def test_unsafe_next_is_ignored(browser, conn, provider, bad_next):
     with override_settings(EULER_OAUTH_SUCCESS_URL="/home/"):
         response = browser.post(DISCONNECT, {"next": bad_next})
     assert response["Location"] == "/home/"
+
+
+@pytest.mark.parametrize("answer, level, says", [
+    (Answer(200, {"code": 200, "message": "OK"}), "success", "Disconnected @viewer."),
+    (Answer(503, "down"), "warning", "Disconnected @viewer here, but Euler Stream could not "
+                                     "be reached"),
+])
+def test_the_message_names_the_account_disconnected(browser, user, oauth, make_connection,
+                                                    provider, answer, level, says):
+    """With several accounts, "your TikTok account was disconnected" said not which."""
+    make_connection(user, oauth, external_username="streamer", external_id="7001")
+    viewer = make_connection(user, oauth, external_username="viewer", external_id="7002")
+    provider.default(REVOKE, answer)
+    response = browser.post(DISCONNECT, {"connection": viewer.pk})
+    [(shown_level, text)] = messages_of(response)
+    assert shown_level == level and text.startswith(says), text
+    assert list(Connection.objects.exclude(status=Connection.Status.REVOKED)
+                .values_list("external_username", flat=True)) == ["streamer"]

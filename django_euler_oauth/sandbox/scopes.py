@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from django_euler_oauth.endpoints import canonical_scope
+from django.utils.functional import Promise
 
-SCOPE_DESCRIPTIONS: dict[str, str] = {
-    "webcast:fetch": "Connect to your LIVE streams and read their events (chat, gifts, likes).",
-    "webcast:live_check": "See whether you are currently LIVE.",
-    "webcast:bulk_live_check": "Check whether several accounts are LIVE at once.",
-    "webcast:rankings": "Read LIVE rankings and leaderboards.",
-    "webcast:earnings": "Read your LIVE earnings.",
-    "webcast:user_earnings": "Read your per-viewer LIVE earnings.",
-    "webcast:sign_url": "Sign TikTok LIVE request URLs on your behalf.",
-    "webcast:chat": "Send chat messages in your LIVE.",
-    "webcast:mute": "Mute viewers in your LIVE.",
-    "webcast:ban": "Ban viewers from your LIVE.",
-    "webcast:comments": "Read and manage comments in your LIVE.",
-    "webcast:moderators": "Read and manage your LIVE moderators.",
-    "webcast:live_analytics": "Read analytics of your past LIVE streams.",
-    "webcast:sensitive_words": "Manage the sensitive-word filter of your LIVE.",
-    "user:consents": "See which apps you have authorized.",
-    "user:info": "Read your public profile (username, nickname, avatar).",
-}
+from django_euler_oauth.endpoints import canonical_scope
+from django_euler_oauth.scopes import SCOPE_DESCRIPTIONS as PACKAGE_DESCRIPTIONS
+
+#: The scopes the sandbox knows, each with what it allows: the package's own words
+#: (``django_euler_oauth.scopes``), so the permissions screen and the team page agree.
+SCOPE_DESCRIPTIONS: dict[str, Promise] = PACKAGE_DESCRIPTIONS
 
 # Which scope each API endpoint needs is in django_euler_oauth.endpoints (one table).
 
@@ -41,4 +29,4 @@ def first_invalid(scopes: list[str]) -> str | None:
 
 
 def describe(scopes: list[str]) -> list[tuple[str, str]]:
-    return [(scope, SCOPE_DESCRIPTIONS.get(scope, "")) for scope in scopes]
+    return [(scope, str(SCOPE_DESCRIPTIONS.get(scope, ""))) for scope in scopes]

@@ -24,13 +24,20 @@ DEMO_ACCOUNTS: tuple[dict[str, Any], ...] = (
     {"uid": "7000000000000000002", "sec_uid": "MS4wLjABAAAA-sandbox-viewer",
      "unique_id": "sandbox_viewer", "nickname": "Sandbox Viewer", "region": "GB",
      "room_id": "", "has_live_permission": False},
+    # Kept for "Sign in with TikTok" by someone new: a demo walk connects the two above,
+    # and this one signs up a user of its own. Last by handle, so never the default.
+    {"uid": "7000000000000000003", "sec_uid": "MS4wLjABAAAA-sandbox-wanderer",
+     "unique_id": "sandbox_wanderer", "nickname": "Sandbox Wanderer", "region": "DE",
+     "room_id": "", "has_live_permission": False},
 )
 
 
-def ensure_accounts() -> list[FakeAccount]:
-    """The fake TikTok accounts, creating the two demo ones when there are none."""
+def ensure_accounts(*, every_demo_account: bool = False) -> list[FakeAccount]:
+    """The fake TikTok accounts, creating the demo ones when there are none; with
+    ``every_demo_account``, each demo account the sandbox lacks (a database made before
+    one was added) is created too."""
     accounts = list(FakeAccount.objects.all())
-    if accounts:
+    if accounts and not every_demo_account:
         return accounts
     for values in DEMO_ACCOUNTS:
         unique_id = values["unique_id"]

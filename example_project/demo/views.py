@@ -30,6 +30,8 @@ from django_euler_oauth.errors import (
 )
 from django_euler_oauth.live.models import Listening
 from django_euler_oauth.models import Connection, OAuthClient
+from django_euler_oauth.scopes import describe
+from django_euler_oauth.teams import delegated_scopes
 from django_euler_oauth.templatetags.euler_oauth import time_left
 
 API_RESULT = "demo_api_result"
@@ -85,7 +87,12 @@ def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         connection = _connection(request)
         context["connection"] = connection
-        context["is_owner"] = connection is not None and connection.user_id == request.user.pk
+        context["is_owner"] = is_owner = (connection is not None
+                                          and connection.user_id == request.user.pk)
+        if connection is not None and not is_owner:  # a delegate: what the owner shared
+            context["shared"] = delegated_scopes(request.user, connection) or []
+            context["can_call_api"] = EulerAPI.for_request(request, connection).allows(
+                "get_user_info")
         context["api_result"] = request.session.pop(API_RESULT, None)
         if connection is not None:
             usable = _usable(connection)
@@ -184,6 +191,7 @@ def console(request: HttpRequest) -> HttpResponse:
     if profile is None:
         return render(request, "demo/console.html", context)
     room, numeric, sec = profile["room_id"], profile["numeric_id"], profile["sec_uid"]
+    context["has_room"] = bool(room)
     events, context["events_error"] = _section(
         lambda: api.retrieve_webcast_anchor_events(numeric).get("events", []),
         api, "retrieve_webcast_anchor_events")
@@ -194,7 +202,7 @@ def console(request: HttpRequest) -> HttpResponse:
          if e.get("title") in ("comments_on", "comments_off")), True)
     words, context["words_error"] = _section(
         lambda: _tiktok_data(api.get_sensitive_words(room, sec)).get("words", []),
-        api, "get_sensitive_words")
+        api, "get_sensitive_words") if room else (None, "")  # no room: no filter to list
     context["words"] = words or []
     earnings, context["earnings_error"] = _section(
         lambda: api.retrieve_webcast_user_earnings(profile["unique_id"]).get("response"),
@@ -214,15 +222,22 @@ def _live_context(request: HttpRequest, api: EulerAPI) -> dict[str, Any]:
     buttons the user's delegation allows on each comment."""
     connection = api.connection
     can_listen = api.allows("retrieve_webcast_anchor_events")  # webcast:fetch
+    is_owner = connection.user_id == request.user.pk
     return {
-        "is_owner": connection.user_id == request.user.pk,
+        "is_owner": is_owner,
+        # What the owner shared with a delegate, in words (the console shows only that).
+        "shared": [] if is_owner else describe(delegated_scopes(request.user, connection)
+                                               or []),
         "listening": Listening.objects.filter(connection=connection).first(),
         "can_listen": can_listen,
         "live_socket_path": f"/ws/live/{connection.pk}/" if can_listen else "",
+        "can_chat": api.allows("send_room_chat"),
         "can_mute": api.allows("mute_room_user"),
         "can_ban": api.allows("kick_room_user"),
         "can_comments": api.allows("toggle_room_comments"),
         "can_words": api.allows("add_sensitive_word"),
+        "can_earnings": api.allows("retrieve_webcast_user_earnings"),
+        "can_analytics": api.allows("retrieve_live_analytics_video_list"),
     }
 
 
@@ -238,6 +253,11 @@ def _console_api(request: HttpRequest) -> tuple[EulerAPI, dict[str, str]] | None
     except EulerOAuthError as err:
         _failed(request, err, "Finding your LIVE room")
         return None
+
+
+def _no_room(profile: dict[str, str]) -> str:
+    return (f"@{profile['unique_id'] or 'this account'} has no LIVE room: TikTok gives one "
+            "to accounts allowed to go LIVE. Nothing was sent.")
 
 
 def _back() -> HttpResponseRedirect:
@@ -261,6 +281,9 @@ def console_action(request: HttpRequest) -> HttpResponse:
         return _back()
     api, profile = found
     room, sec = profile["room_id"], profile["sec_uid"]
+    if not room:
+        messages.error(request, _no_room(profile))
+        return _back()
     action = request.POST.get("action", "")
     run: Callable[[], Any]
     if action in ("mute", "unmute", "kick", "unban"):
@@ -326,6 +349,9 @@ def console_chat(request: HttpRequest) -> HttpResponse:
     if found is None:
         return _back()
     api, profile = found
+    if not profile["room_id"]:
+        messages.error(request, _no_room(profile))
+        return _back()
     content = request.POST.get("content", "").strip()
     if not content or len(content) > MAX_CHAT:
         messages.error(request, f"Type a message of at most {MAX_CHAT} characters.")

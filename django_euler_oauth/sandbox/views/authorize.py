@@ -3,7 +3,10 @@
 Introduction (the app's name) -> permissions review (each scope described) ->
 QR code (refreshed when it expires; scanning it opens the "phone" page, or the
 "Simulate scan" button does both steps at once) -> redirect to the client's
-``redirect_uri`` with ``code`` and ``state``. Errors about the client or its
+``redirect_uri`` with ``code`` and ``state``. Like the TikTok app, the sandbox remembers
+the account last logged in with this browser (a signed cookie): the permissions screen
+marks "new" what that account has not given this app yet, and the QR screen offers it
+first. Errors about the client or its
 redirect URI are shown here (status 400); every other error goes back on the
 redirect, with the state, as the provider documents.
 """
@@ -32,9 +35,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .. import controls
 from ..issuing import issue_code
-from ..models import AuthorizationRequest, FakeAccount, SandboxClient, find_client
+from ..models import AuthorizationRequest, FakeAccount, Grant, SandboxClient, find_client
 from ..qr import qr_data_uri, text_code
-from ..scopes import describe, first_invalid
+from ..scopes import describe, first_invalid, spec_names
 from ..setup import ensure_accounts
 
 REQUEST_LIFETIME = datetime.timedelta(minutes=10)
@@ -163,12 +166,44 @@ def _live(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     return wrapper
 
 
+#: The TikTok account last logged in with this browser (signed), like the real app's
+#: session: the permissions screen compares with what it already allowed.
+ACCOUNT_COOKIE = "euler_sandbox_account"
+_COOKIE_SALT = "django_euler_oauth.sandbox.account"
+
+
+def _remembered(request: HttpRequest) -> FakeAccount | None:
+    unique_id = request.get_signed_cookie(ACCOUNT_COOKIE, default=None, salt=_COOKIE_SALT)
+    return FakeAccount.objects.filter(unique_id=unique_id).first() if unique_id else None
+
+
+def _remember(response: HttpResponse, account: FakeAccount) -> HttpResponse:
+    path = reverse("euler_sandbox:authorize").rsplit("/", 1)[0] + "/"
+    response.set_signed_cookie(ACCOUNT_COOKIE, account.unique_id, salt=_COOKIE_SALT,
+                               max_age=30 * 86400, path=path, httponly=True, samesite="Lax")
+    return response
+
+
+def _granted(client: SandboxClient, account: FakeAccount) -> set[str]:
+    """The scopes (spec names) ``account`` has given ``client`` in grants still alive."""
+    rows = Grant.objects.filter(client=client, account=account, revoked_at__isnull=True)
+    return set(spec_names([scope for grant in rows for scope in grant.scope_list]))
+
+
 @never_cache
 @require_GET
 @_live
 def permissions(request: HttpRequest, auth: AuthorizationRequest) -> HttpResponse:
-    return render(request, "euler_sandbox/permissions.html",
-                  {"auth": auth, "client": auth.client, "scopes": describe(auth.scope_list)})
+    """Each scope described; with an account logged in here before that already allowed
+    this app some (incremental authorization), the others are marked "new"."""
+    account = _remembered(request)
+    granted = _granted(auth.client, account) if account else set()
+    scopes = [(scope, description, bool(granted) and spec_names([scope])[0] not in granted)
+              for scope, description in describe(auth.scope_list)]
+    return render(request, "euler_sandbox/permissions.html", {
+        "auth": auth, "client": auth.client, "scopes": scopes,
+        "account": account, "granted": bool(granted),
+        "new_count": sum(1 for _scope, _text, new in scopes if new)})
 
 
 def _fresh_qr(auth: AuthorizationRequest) -> AuthorizationRequest:
@@ -191,10 +226,12 @@ def qr(request: HttpRequest, auth: AuthorizationRequest) -> HttpResponse:
         reverse("euler_sandbox:phone", args=[auth.public_id]) + "?" +
         urlencode({"qr": auth.qr_token}))
     seconds_left = max(1, int((auth.qr_expires_at - timezone.now()).total_seconds()))
+    remembered = _remembered(request)
     return render(request, "euler_sandbox/qr.html", {
         "auth": auth, "client": auth.client, "qr_image": qr_data_uri(phone_url),
         "qr_text": text_code(auth.qr_token), "phone_url": phone_url,
         "seconds_left": seconds_left, "accounts": ensure_accounts(),
+        "remembered": remembered.unique_id if remembered else "",
     })
 
 
@@ -224,7 +261,8 @@ def _finish(auth: AuthorizationRequest) -> HttpResponse:
     ).update(status=auth.Status.COMPLETED):
         raise Http404("This authorization request is already finished.")
     code = issue_code(auth)
-    return redirect_back(auth.redirect_uri, code=code, state=auth.state)
+    response = redirect_back(auth.redirect_uri, code=code, state=auth.state)
+    return _remember(response, auth.account) if auth.account else response
 
 
 @never_cache
