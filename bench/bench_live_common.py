@@ -77,25 +77,7 @@ def redis_server() -> Any:
     if not redis_server_path():
         return None
 
-    class ChannelLayerRedis(RedisServer):
-        def start(self) -> None:
-            from tests.support.celery_support import START_TIMEOUT, _ping
-
-            log = (self.dir / "redis.log").open("ab")
-            self.process = subprocess.Popen(
-                [self.binary, "--bind", "127.0.0.1", "--port", str(self.port),
-                 "--dir", str(self.dir), "--save", "", "--appendonly", "no",
-                 "--protected-mode", "yes", "--daemonize", "no"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            log.close()
-            deadline = time.monotonic() + START_TIMEOUT
-            while not _ping(self.port):
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"redis-server did not start; see {self.dir}/redis.log")
-                time.sleep(0.05)
-
-    return ChannelLayerRedis()
+    return RedisServer(durable=False)
 
 
 def redis_layer_config(url: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .support.browser import DEMO_SCOPES, PASSWORD, authorize_on_sandbox, messages_text, shot
+from .support.browser import DEMO_SCOPES, authorize_on_sandbox, messages_text, shot, sign_in_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -28,11 +28,7 @@ CHAT = """async () => {
 
 
 def test_the_console_hears_a_chat_and_mutes_its_author(page: Any) -> None:
-    page.goto("/accounts/login/")
-    page.fill("#id_username", "demo")
-    page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    page.wait_for_url("**/")
+    sign_in_as(page, "demo")
     page.locator("#connect").click()
     authorize_on_sandbox(page, "live-01", DEMO_SCOPES)
     page.wait_for_selector("#connected-as")

@@ -21,11 +21,11 @@ import pytest
 
 from .support.browser import (
     DEMO_SCOPES,
-    PASSWORD,
     WAIT_MS,
     authorize_on_sandbox,
     messages_text,
     shot,
+    sign_in_as,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -35,14 +35,6 @@ SHARED = ["webcast:mute", "webcast:ban", "webcast:sensitive_words"]
 ALLOWED = ["#moderation", "#words", "#mute", "#unmute", "#kick", "#unban", "#add-word"]
 NOT_ALLOWED = ["#chat", "#enable-chat", "#live", "#events", "#comments", "#comments-off",
                "#earnings", "#analytics"]
-
-
-def sign_in_as(page: Any, username: str) -> None:
-    page.goto("/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    page.wait_for_url("**/")
 
 
 def header(page: Any) -> str:

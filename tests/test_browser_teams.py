@@ -13,19 +13,17 @@ from typing import Any
 
 import pytest
 
-from .support.browser import DEMO_SCOPES, PASSWORD, authorize_on_sandbox, messages_text, shot
+from .support.browser import (
+    DEMO_SCOPES,
+    authorize_on_sandbox,
+    messages_text,
+    shot,
+    sign_in_as,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 TEAM_SCOPES = ["webcast:mute", "webcast:ban", "webcast:sensitive_words"]
-
-
-def sign_in_as(page: Any, username: str) -> None:
-    page.goto("/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    page.wait_for_url("**/")
 
 
 def sign_out(page: Any) -> None:

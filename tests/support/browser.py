@@ -103,6 +103,15 @@ def page(example_site: str, request: pytest.FixtureRequest) -> Iterator[Any]:
             browser.close()
 
 
+def sign_in_as(page: Any, username: str) -> None:
+    """The example's login page, as ``username`` (the demo users share :data:`PASSWORD`)."""
+    page.goto("/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.wait_for_url("**/")
+
+
 def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
